@@ -1,0 +1,433 @@
+"""Automatic request coalescing: per-vehicle queues, the batch window, dedupe, routing.
+
+The flow of one read::
+
+    car.odometer()                      # caller
+      -> Coalescer.read(key, "/odometer", Odometer)
+           joins the in-flight slot for "/odometer", or the pending one,
+           or opens a pending slot (the first one arms the window timer)
+           and awaits ITS OWN future
+    timer fires (or max_batch_size distinct paths are pending)
+      -> flush: pending slots become one Flight, run by one task that the
+         coalescer owns (never fire-and-forget)
+      -> executor: one HTTP request for all the flight's paths
+      -> route each answer item by its path to the slot's waiters; the model
+         (or the typed error) is built once per path and model type
+
+Invariants (tests and a Hypothesis model check them):
+
+* every caller owns its future, so cancelling one caller never cancels a
+  result another caller is waiting for, and a cancelled future is never
+  reused or cached;
+* delivery skips futures that are already done, so a caller that left can
+  never break the delivery to the others;
+* a path whose callers all left before the flush is dropped, a flight whose
+  callers all left is cancelled (its HTTP request with it), and new callers
+  never join a flight that is being cancelled;
+* no task exists per vehicle: an idle queue has no timer and no task, and is
+  removed from the map, so a vehicle handle costs nothing until it is used;
+* nothing is cached after delivery.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import logging
+from collections.abc import Awaitable, Mapping
+from typing import Any, Protocol, TypeVar
+
+import attrs
+
+from ._converter import structure
+from ._exceptions import ClientClosedError, InvalidResponseError, SmartcarError, error_from_response
+from ._models import Meta
+from ._observability import BatchFlushed, Counters, Hooks
+
+__all__ = ["Answer", "Coalescer", "Executor", "QueueKey", "RawItem"]
+
+T = TypeVar("T")
+logger = logging.getLogger("smartcar_async")
+
+
+class QueueKey:
+    """Everything one batch request must share: vehicle, credentials, unit system, flags.
+
+    The token is part of the identity (different users' tokens never share a
+    batch) but never of the repr.
+    """
+
+    __slots__ = ("_hash", "auth", "flags", "unit_system", "vehicle_id")
+
+    def __init__(self, vehicle_id: str, auth: object, unit_system: str, flags: str | None) -> None:
+        self.vehicle_id = vehicle_id
+        self.auth = auth
+        self.unit_system = unit_system
+        self.flags = flags
+        self._hash = hash((vehicle_id, auth, unit_system, flags))
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, QueueKey):
+            return NotImplemented
+        return (
+            self._hash == other._hash
+            and self.vehicle_id == other.vehicle_id
+            and self.auth == other.auth
+            and self.unit_system == other.unit_system
+            and self.flags == other.flags
+        )
+
+    def __repr__(self) -> str:
+        return f"QueueKey(vehicle_id={self.vehicle_id!r}, unit_system={self.unit_system!r})"
+
+
+@attrs.frozen
+class RawItem:
+    """One path's answer, before it becomes a model or an error."""
+
+    code: int
+    body: Any
+    headers: Mapping[str, Any]
+
+
+@attrs.frozen
+class Answer:
+    """What the executor got back for a flight: items keyed by normalised path."""
+
+    items: Mapping[str, RawItem]
+    request_id: str | None
+
+
+class Executor(Protocol):
+    """Sends the paths of one flight as one HTTP request (a batch, or a GET for one path).
+
+    It raises a SmartcarError when the whole request failed.
+    """
+
+    def __call__(self, key: QueueKey, paths: tuple[str, ...], /) -> Awaitable[Answer]: ...
+
+
+class _Slot:
+    """The callers waiting for one path of one queue; each owns its future."""
+
+    __slots__ = ("flight", "path", "queue", "waiters")
+
+    def __init__(self, queue: _Queue, path: str) -> None:
+        self.queue = queue
+        self.path = path
+        self.waiters: dict[asyncio.Future[Any], type[Any]] = {}
+        self.flight: _Flight | None = None
+
+
+class _Flight:
+    """One flushed batch: its slots and the task that runs it."""
+
+    __slots__ = ("abandoned", "slots", "task")
+
+    def __init__(self, slots: dict[str, _Slot]) -> None:
+        self.slots = slots
+        self.task: asyncio.Task[None] | None = None
+        self.abandoned = False
+
+    def has_waiters(self) -> bool:
+        return any(slot.waiters for slot in self.slots.values())
+
+
+class _Queue:
+    __slots__ = ("flights", "inflight", "key", "pending", "timer")
+
+    def __init__(self, key: QueueKey) -> None:
+        self.key = key
+        self.pending: dict[str, _Slot] = {}
+        self.inflight: dict[str, _Slot] = {}
+        self.flights: set[_Flight] = set()
+        # A TimerHandle for a window > 0, a plain Handle for "next loop turn".
+        self.timer: asyncio.Handle | None = None
+
+    def idle(self) -> bool:
+        return not self.pending and not self.flights and self.timer is None
+
+
+class Coalescer:
+    """Per-vehicle read queues for one client."""
+
+    def __init__(
+        self,
+        *,
+        executor: Executor,
+        window: float,
+        max_batch_size: int,
+        max_flights_per_queue: int,
+        join_inflight: bool,
+        counters: Counters,
+        hooks: Hooks,
+    ) -> None:
+        self._execute = executor
+        self._window = window
+        self._max_batch_size = max_batch_size
+        self._max_flights = max_flights_per_queue
+        self._join_inflight = join_inflight
+        self._counters = counters
+        self._hooks = hooks
+        self._queues: dict[QueueKey, _Queue] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._closed = False
+
+    # ------------------------------------------------------------------ reads
+
+    async def read(self, key: QueueKey, path: str, model: type[T]) -> T:
+        """Queue one read and wait for its own result."""
+        if self._closed:
+            raise ClientClosedError("The client is closed")
+        fut: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        slot = self._enqueue(key, path, model, fut)
+        try:
+            return await fut
+        except BaseException:
+            if fut.cancelled() or not fut.done():
+                self._leave(slot, fut)
+            raise
+
+    def _enqueue(
+        self, key: QueueKey, path: str, model: type[Any], fut: asyncio.Future[Any]
+    ) -> _Slot:
+        counters = self._counters
+        counters.logical_reads += 1
+        queue = self._queues.get(key)
+        if queue is None:
+            queue = self._queues[key] = _Queue(key)
+        if self._join_inflight:
+            slot = queue.inflight.get(path)
+            if slot is not None:
+                slot.waiters[fut] = model
+                counters.dedupe_hits += 1
+                counters.inflight_joins += 1
+                return slot
+        slot = queue.pending.get(path)
+        if slot is not None:
+            slot.waiters[fut] = model
+            counters.dedupe_hits += 1
+            return slot
+        slot = _Slot(queue, path)
+        slot.waiters[fut] = model
+        queue.pending[path] = slot
+        if len(queue.flights) < self._max_flights:
+            if len(queue.pending) >= self._max_batch_size:
+                self._flush(queue)
+            elif queue.timer is None:
+                loop = asyncio.get_running_loop()
+                if self._window > 0:
+                    queue.timer = loop.call_later(self._window, self._flush, queue)
+                else:
+                    queue.timer = loop.call_soon(self._flush, queue)
+        return slot
+
+    def _leave(self, slot: _Slot, fut: asyncio.Future[Any]) -> None:
+        """A caller gave up (cancelled): forget its future, and what nobody needs any more."""
+        if slot.waiters.pop(fut, None) is None or slot.waiters:
+            return
+        queue = slot.queue
+        flight = slot.flight
+        if flight is None:
+            if queue.pending.get(slot.path) is slot:
+                del queue.pending[slot.path]
+            if not queue.pending and queue.timer is not None:
+                queue.timer.cancel()
+                queue.timer = None
+        elif not flight.abandoned and not flight.has_waiters():
+            self._abandon(queue, flight)
+        self._maybe_drop(queue)
+
+    def _abandon(self, queue: _Queue, flight: _Flight) -> None:
+        # Detach first so that a caller arriving before the task notices its
+        # cancellation opens a fresh slot instead of joining a dying request.
+        flight.abandoned = True
+        self._detach(queue, flight)
+        if flight.task is not None:
+            flight.task.cancel()
+
+    # ----------------------------------------------------------------- flush
+
+    def _flush(self, queue: _Queue) -> None:
+        if queue.timer is not None:
+            queue.timer.cancel()
+            queue.timer = None
+        while queue.pending and len(queue.flights) < self._max_flights:
+            paths = list(queue.pending)[: self._max_batch_size]
+            slots = {path: queue.pending.pop(path) for path in paths}
+            self._launch(queue, slots)
+        self._maybe_drop(queue)
+
+    def _launch(self, queue: _Queue, slots: dict[str, _Slot]) -> None:
+        flight = _Flight(slots)
+        callers = 0
+        for path, slot in slots.items():
+            slot.flight = flight
+            queue.inflight[path] = slot
+            callers += len(slot.waiters)
+        queue.flights.add(flight)
+        paths = tuple(slots)
+        as_batch = len(paths) > 1
+        if self._hooks.on_batch:
+            self._hooks.batch_flushed(
+                BatchFlushed(
+                    vehicle_id=queue.key.vehicle_id,
+                    paths=paths,
+                    callers=callers,
+                    deduplicated=callers - len(paths),
+                    as_batch=as_batch,
+                )
+            )
+        task = asyncio.get_running_loop().create_task(self._run(queue, flight, paths))
+        flight.task = task
+        self._tasks.add(task)
+        # A done callback, not a finally: a task cancelled before its first
+        # step never runs its coroutine, but its callbacks always run.
+        task.add_done_callback(lambda t: self._finish(queue, flight, t))
+
+    async def _run(self, queue: _Queue, flight: _Flight, paths: tuple[str, ...]) -> None:
+        # The exception boundary of a flight: whatever the executor does, every
+        # waiter still attached is resolved before this task ends.
+        try:
+            answer = await self._execute(queue.key, paths)
+        except SmartcarError as exc:
+            self._fail_all(flight, exc)
+        except Exception as exc:
+            logger.exception("Unexpected error in a batch for vehicle %s", queue.key.vehicle_id)
+            err = SmartcarError(f"Unexpected error in smartcar_async: {type(exc).__name__}")
+            err.__cause__ = exc
+            self._fail_all(flight, err)
+        else:
+            self._route(flight, answer)
+        finally:
+            # Detach in the same step as delivery: a read arriving between now
+            # and the done callback must not join a slot that was already answered.
+            self._detach(queue, flight)
+
+    def _detach(self, queue: _Queue, flight: _Flight) -> None:
+        for path, slot in flight.slots.items():
+            if queue.inflight.get(path) is slot:
+                del queue.inflight[path]
+
+    def _finish(self, queue: _Queue, flight: _Flight, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if task.cancelled():
+            # Abandoned flights have no waiters left; a close() past its grace
+            # period cancels flights that still have some.
+            self._fail_all(
+                flight, ClientClosedError("The client was closed before the answer came")
+            )
+        queue.flights.discard(flight)
+        self._detach(queue, flight)
+        if queue.pending and not self._closed:
+            # These callers already waited at least one round trip: no window.
+            self._flush(queue)
+        self._maybe_drop(queue)
+
+    def _maybe_drop(self, queue: _Queue) -> None:
+        if queue.idle() and self._queues.get(queue.key) is queue:
+            del self._queues[queue.key]
+
+    # --------------------------------------------------------------- routing
+
+    def _route(self, flight: _Flight, answer: Answer) -> None:
+        for path, slot in flight.slots.items():
+            if not slot.waiters:
+                continue
+            item = answer.items.get(path)
+            if item is None:
+                self._fail_slot(
+                    slot,
+                    InvalidResponseError(
+                        f"The batch response has no answer for {path!r}",
+                        request_id=answer.request_id,
+                    ),
+                )
+            elif 200 <= item.code < 300:
+                self._deliver(slot, item, answer.request_id)
+            else:
+                self._fail_slot(
+                    slot,
+                    error_from_response(
+                        item.code, item.body, item.headers, request_id=answer.request_id
+                    ),
+                )
+
+    def _deliver(self, slot: _Slot, item: RawItem, request_id: str | None) -> None:
+        meta = Meta.from_headers(item.headers)
+        if meta.request_id is None and request_id is not None:
+            meta = attrs.evolve(meta, request_id=request_id)
+        # One frozen model per (path, model type), shared by every waiter.
+        built: dict[type[Any], Any] = {}
+        for fut, model in list(slot.waiters.items()):
+            if fut.done():
+                continue
+            outcome = built.get(model)
+            if outcome is None:
+                try:
+                    outcome = structure(model, item.body, meta)
+                except SmartcarError as exc:
+                    if exc.request_id is None:
+                        exc.request_id = request_id
+                    outcome = exc
+                built[model] = outcome
+            if isinstance(outcome, SmartcarError):
+                fut.set_exception(_own_copy(outcome))
+            else:
+                fut.set_result(outcome)
+        slot.waiters.clear()
+
+    def _fail_slot(self, slot: _Slot, exc: SmartcarError) -> None:
+        self._counters.errors += 1
+        for fut in slot.waiters:
+            if not fut.done():
+                fut.set_exception(_own_copy(exc))
+        slot.waiters.clear()
+
+    def _fail_all(self, flight: _Flight, exc: SmartcarError) -> None:
+        for slot in flight.slots.values():
+            if slot.waiters:
+                self._fail_slot(slot, exc)
+
+    # ------------------------------------------------------------- lifecycle
+
+    @property
+    def queue_count(self) -> int:
+        return len(self._queues)
+
+    @property
+    def task_count(self) -> int:
+        return len(self._tasks)
+
+    async def close(self, *, grace: float) -> None:
+        """Stop taking reads; fail queued callers; let flights finish for ``grace`` seconds."""
+        self._closed = True
+        for queue in list(self._queues.values()):
+            if queue.timer is not None:
+                queue.timer.cancel()
+                queue.timer = None
+            pending = list(queue.pending.values())
+            queue.pending.clear()
+            for slot in pending:
+                self._fail_slot(
+                    slot, ClientClosedError("The client was closed before this read was sent")
+                )
+            self._maybe_drop(queue)
+        if self._tasks:
+            _done, still_running = await asyncio.wait(set(self._tasks), timeout=grace)
+            for task in still_running:
+                task.cancel()
+            if still_running:
+                await asyncio.wait(still_running)
+        self._queues.clear()
+
+
+def _own_copy(exc: SmartcarError) -> SmartcarError:
+    """A private copy per waiter: one exception object raised in many tasks would
+    collect every task's traceback and chained context."""
+    twin = copy.copy(exc)
+    twin.__cause__ = exc.__cause__
+    return twin

@@ -1,0 +1,452 @@
+"""The one private cattrs converter: JSON bodies to models and back.
+
+Nothing here is public: callers use `structure` and `unstructure`, and
+cattrs never appears in a signature or an exception a user can see.
+
+Structuring rules
+-----------------
+* Wire keys are camelCase, fields snake_case. One hook factory generates a
+  ``make_dict_structure_fn`` with ``override(rename=...)`` for every model,
+  from the field definitions alone; quirks are declared on the fields
+  (`_models.TOLERANT_ID`, `_models.WHOLE_BODY`), not listed here.
+* Strict but fair: an int is accepted for a float (``37829`` -> ``37829.0``);
+  a bool is never a number; a string is never a number; a number is never
+  a string, except in the tolerant id fields (``serviceId``, ``taskId``).
+  Timestamps are ISO-8601 strings, ``Z`` or naive meaning UTC, and always
+  come out timezone-aware. Arrays become tuples. Unknown keys are ignored.
+  Fields typed ``X | None`` may be null or absent.
+* Special wire shapes are handled in one place, `_adapter_for`: a field
+  marked WHOLE_BODY receives the entire body (`ServiceHistory` from a bare
+  array, `CompatibilityMatrix` from a make-keyed object, `Response` from any
+  JSON value, `TeslaAttributes.raw`), and the two webhook layouts (v2
+  ``eventName``/``payload``, v4 ``eventType``/``data``/``meta``) are
+  flattened before structuring.
+* Any failure becomes `InvalidResponseError`. Its ``field`` is the path in
+  WIRE names, as the JSON was received (``doors[2].status``,
+  ``availableCapacities[0].capacity``, ``[3].serviceDate`` for an element
+  of a top-level array, ``TESLA[0].startYear`` under a make key). It is
+  None when the body as a whole has the wrong shape. Messages name the
+  expected and received JSON types, never the received value, so nothing
+  the server sent (or a token) is echoed.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
+from typing import Any, Final, TypeVar, get_args, get_origin
+
+import attrs
+from cattrs import Converter
+from cattrs.errors import (
+    AttributeValidationNote,
+    BaseValidationError,
+    ClassValidationError,
+    IterableValidationError,
+    IterableValidationNote,
+)
+from cattrs.gen import make_dict_structure_fn, override
+
+from . import _models, _models_account, _models_makes
+from ._exceptions import InvalidResponseError
+from ._models import (
+    EMPTY_META,
+    TOLERANT_ID,
+    WHOLE_BODY,
+    Meta,
+    parse_datetime,
+    parse_datetime_or_none,
+)
+from ._models_account import Access, WebhookChallenge, WebhookPayload
+
+__all__ = ["structure", "unstructure"]
+
+T = TypeVar("T")
+
+_Hook = Callable[[Any, Any], Any]
+_Adapter = Callable[[object], object]
+# A path step: ("attr", wire name), ("index", n) or ("key", mapping key).
+_Step = tuple[str, str | int]
+
+
+def _json_type(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list | tuple):
+        return "array"
+    if isinstance(value, dict):
+        return "object"
+    return type(value).__name__
+
+
+class _Mismatch(Exception):
+    """A value of the wrong JSON type. Keeps only type names, never the value."""
+
+    def __init__(self, expected: str, value: object, path: tuple[_Step, ...] = ()) -> None:
+        super().__init__(expected)
+        self.expected = expected
+        self.got = _json_type(value)
+        # Set by adapters, which look inside the body before cattrs does.
+        self.path = path
+
+
+# --- leaf hooks -----------------------------------------------------------
+# Exact type checks: bool is an int subclass, and JSON never yields subclasses.
+
+
+def _structure_str(value: Any, _: Any) -> str:
+    if type(value) is str:
+        return value
+    raise _Mismatch("a string", value)
+
+
+def _structure_float(value: Any, _: Any) -> float:
+    if type(value) is float:
+        return value
+    if type(value) is int:
+        try:
+            return float(value)
+        except OverflowError:
+            raise _Mismatch("a number in float range", value) from None
+    raise _Mismatch("a number", value)
+
+
+def _structure_int(value: Any, _: Any) -> int:
+    if type(value) is int:
+        return value
+    raise _Mismatch("an integer", value)
+
+
+def _structure_bool(value: Any, _: Any) -> bool:
+    if type(value) is bool:
+        return value
+    raise _Mismatch("a boolean", value)
+
+
+def _structure_datetime(value: Any, _: Any) -> datetime:
+    if type(value) is str:
+        try:
+            return parse_datetime(value)
+        except ValueError:
+            pass
+    elif isinstance(value, datetime):  # already parsed by a webhook adapter
+        return value
+    raise _Mismatch("an ISO-8601 date-time string", value)
+
+
+def _structure_tolerant_id(value: Any, _: Any) -> str | None:
+    if value is None or type(value) is str:
+        return value
+    if type(value) is int:
+        return str(value)
+    raise _Mismatch("a string or integer id", value)
+
+
+def _structure_any(value: Any, _: Any) -> Any:
+    return value
+
+
+# --- container hook factories -------------------------------------------
+
+
+def _is_tuple(tp: Any) -> bool:
+    return get_origin(tp) is tuple
+
+
+def _is_mapping(tp: Any) -> bool:
+    return get_origin(tp) in (Mapping, dict)
+
+
+def _structure_each(
+    items: Iterable[tuple[Any, Any]], hook: _Hook, item_type: Any, tp: Any
+) -> list[tuple[Any, Any]]:
+    """Structure (index or key, item) pairs, collecting every failure like cattrs does."""
+    done = []
+    errors: list[Exception] = []
+    for where, item in items:
+        try:
+            done.append((where, hook(item, item_type)))
+        except Exception as exc:
+            # The note carries the index or key that `_locate` turns into a path step.
+            exc.add_note(IterableValidationNote(f"@ {where!r}", where, item_type))
+            errors.append(exc)
+    if errors:
+        raise IterableValidationError(f"While structuring {tp!r}", errors, tp)
+    return done
+
+
+def _tuple_hook(tp: Any) -> _Hook:
+    (item_type, _ellipsis) = get_args(tp)
+    item_hook = _converter.get_structure_hook(item_type)
+
+    def structure_tuple(value: Any, _: Any) -> tuple[Any, ...]:
+        if not isinstance(value, list | tuple):
+            raise _Mismatch("an array", value)
+        return tuple(
+            item for _, item in _structure_each(enumerate(value), item_hook, item_type, tp)
+        )
+
+    return structure_tuple
+
+
+def _mapping_hook(tp: Any) -> _Hook:
+    (_key_type, value_type) = get_args(tp)
+    value_hook = None if value_type is Any else _converter.get_structure_hook(value_type)
+
+    def structure_mapping(value: Any, _: Any) -> Mapping[str, Any]:
+        if not isinstance(value, dict):
+            raise _Mismatch("an object", value)
+        if value_hook is None:  # raw JSON kept as received
+            return value
+        return dict(_structure_each(value.items(), value_hook, value_type, tp))
+
+    return structure_mapping
+
+
+# --- model hooks ----------------------------------------------------------
+
+_WIRE_NAMES: dict[type, dict[str, str]] = {}
+"""Per model: field name -> wire name ("" for a WHOLE_BODY field)."""
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.capitalize() for part in rest)
+
+
+def _is_meta(field: attrs.Attribute[Any]) -> bool:
+    return field.name == "meta" and field.type is Meta
+
+
+def _model_hook(cls: type) -> _Hook:
+    wire: dict[str, str] = {}
+    # Typed loosely: mypy would match ** against the _cattrs_* keyword flags.
+    overrides: dict[str, Any] = {}
+    for field in attrs.fields(cls):
+        if _is_meta(field):
+            # Set from the response headers by `structure`, never from the body.
+            overrides[field.name] = override(omit=True)
+            continue
+        name = "" if field.metadata.get(WHOLE_BODY) else _camel(field.name)
+        wire[field.name] = name
+        hook = _structure_tolerant_id if field.metadata.get(TOLERANT_ID) else None
+        overrides[field.name] = override(rename=name, struct_hook=hook)
+    _WIRE_NAMES[cls] = wire
+    generated: _Hook = make_dict_structure_fn(
+        cls, _converter, _cattrs_detailed_validation=True, **overrides
+    )
+
+    def structure_model(value: Any, _: Any) -> Any:
+        if isinstance(value, dict):
+            return generated(value, cls)
+        raise _Mismatch("an object", value)
+
+    return structure_model
+
+
+_converter: Final = Converter(detailed_validation=True)
+_converter.register_structure_hook_factory(attrs.has, _model_hook)
+_converter.register_structure_hook_factory(_is_tuple, _tuple_hook)
+_converter.register_structure_hook_factory(_is_mapping, _mapping_hook)
+for _type, _hook in (
+    (str, _structure_str),
+    (float, _structure_float),
+    (int, _structure_int),
+    (bool, _structure_bool),
+    (datetime, _structure_datetime),
+    (Any, _structure_any),
+):
+    _converter.register_structure_hook(_type, _hook)
+
+_converter.register_unstructure_hook(datetime, datetime.isoformat)
+
+
+def _tuple_unstructure_hook(tp: Any) -> Callable[[Any], list[Any]]:
+    (item_type, _ellipsis) = get_args(tp)
+    item_hook = _converter.get_unstructure_hook(item_type)
+    return lambda value: [item_hook(item) for item in value]
+
+
+_converter.register_unstructure_hook_factory(_is_tuple, _tuple_unstructure_hook)
+
+
+# --- special wire shapes ------------------------------------------------
+
+
+def _opt_str(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _webhook_layout(body: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """Return the data key and the object holding webhookId/version.
+
+    v4 deliveries put them in ``meta`` and the content in ``data``; v2 ones
+    keep them at the top level and the content in ``payload``.
+    """
+    if "eventType" in body:
+        info = body.get("meta")
+        return "data", info if isinstance(info, dict) else {}
+    return "payload", body
+
+
+def _adapt_webhook_challenge(body: object) -> object:
+    if not isinstance(body, dict):
+        return body
+    data_key, info = _webhook_layout(body)
+    data = body.get(data_key)
+    if not isinstance(data, dict):
+        raise _Mismatch("an object", data, (("attr", data_key),))
+    challenge = data.get("challenge")
+    if not isinstance(challenge, str):
+        raise _Mismatch("a string", challenge, (("attr", data_key), ("attr", "challenge")))
+    return {
+        "webhookId": _opt_str(info.get("webhookId")),
+        "challenge": challenge,
+        "version": _opt_str(info.get("version")),
+    }
+
+
+def _adapt_webhook_payload(body: object) -> object:
+    if not isinstance(body, dict):
+        return body
+    data_key, info = _webhook_layout(body)
+    data = body.get(data_key)
+    return {
+        "eventType": _opt_str(body.get("eventType", body.get("eventName"))),
+        "webhookId": _opt_str(info.get("webhookId")),
+        "version": _opt_str(info.get("version")),
+        "eventId": _opt_str(body.get("eventId")),
+        "mode": _opt_str(body.get("mode", info.get("mode"))),
+        "webhookName": _opt_str(info.get("webhookName")),
+        "deliveryId": _opt_str(info.get("deliveryId")),
+        # Tolerant on purpose: a bad delivery timestamp must not lose the event.
+        "deliveredAt": parse_datetime_or_none(info.get("deliveredAt")),
+        "data": data if isinstance(data, dict) else {},
+        "raw": body,
+    }
+
+
+def _wrap_whole(body: object) -> object:
+    return {"": body}
+
+
+def _add_whole(body: object) -> object:
+    return {**body, "": body} if isinstance(body, dict) else body
+
+
+def _adapter_for(cls: type) -> _Adapter | None:
+    if cls is WebhookChallenge:
+        return _adapt_webhook_challenge
+    if cls is WebhookPayload:
+        return _adapt_webhook_payload
+    fields = [field for field in attrs.fields(cls) if not _is_meta(field)]
+    if not any(field.metadata.get(WHOLE_BODY) for field in fields):
+        return None
+    return _wrap_whole if len(fields) == 1 else _add_whole
+
+
+# --- the plans, built once at import -------------------------------------
+
+_NOT_RESPONSES: Final = frozenset({Meta, Access})
+_PLANS: Final[dict[type, tuple[_Hook, _Adapter | None, bool]]] = {}
+
+for _module in (_models, _models_account, _models_makes):
+    for _name in _module.__all__:
+        _cls = getattr(_module, _name)
+        if isinstance(_cls, type) and attrs.has(_cls) and _cls not in _NOT_RESPONSES:
+            _PLANS[_cls] = (
+                _converter.get_structure_hook(_cls),
+                _adapter_for(_cls),
+                any(_is_meta(field) for field in attrs.fields(_cls)),
+            )
+
+
+def structure(cls: type[T], body: object, meta: Meta = EMPTY_META) -> T:
+    """Build model *cls* from a parsed JSON *body*, with *meta* from the headers.
+
+    Raises InvalidResponseError when the body does not fit; TypeError when
+    *cls* is not a response model (a bug in the caller, not in the answer).
+    """
+    try:
+        hook, adapt, has_meta = _PLANS[cls]
+    except KeyError:
+        raise TypeError(f"{cls!r} is not a Smartcar response model") from None
+    try:
+        model: T = hook(body if adapt is None else adapt(body), cls)
+    except Exception as exc:
+        raise _invalid(cls, exc, meta) from None
+    if has_meta and meta is not EMPTY_META:
+        # The instance is not shared yet, so this is still construction; going
+        # through __init__ again (attrs.evolve) would double the cost.
+        object.__setattr__(model, "meta", meta)
+    return model
+
+
+def unstructure(model: object) -> dict[str, Any]:
+    """A model as a JSON-ready dict: snake_case keys, ISO-8601 strings, lists, meta included."""
+    if not attrs.has(type(model)):
+        raise TypeError(f"{type(model)!r} is not a model")
+    result: dict[str, Any] = _converter.unstructure(model, unstructure_as=type(model))
+    return result
+
+
+# --- errors ---------------------------------------------------------------
+
+
+def _locate(exc: BaseException) -> tuple[list[_Step], BaseException]:
+    """Follow the first failure down cattrs' exception groups, collecting its path."""
+    path: list[_Step] = []
+    while isinstance(exc, BaseValidationError):
+        child = exc.exceptions[0]
+        # Each level appends its own note, so the last note names this step.
+        note = next(reversed(getattr(child, "__notes__", ())), None)
+        if isinstance(note, AttributeValidationNote) and isinstance(exc, ClassValidationError):
+            name = _WIRE_NAMES.get(exc.cl, {}).get(note.name, note.name)
+            if name:
+                path.append(("attr", name))
+        elif isinstance(note, IterableValidationNote):
+            path.append(("index" if isinstance(note.index, int) else "key", note.index))
+        exc = child
+    if isinstance(exc, _Mismatch):
+        path.extend(exc.path)
+    return path, exc
+
+
+def _count(exc: BaseException) -> int:
+    if isinstance(exc, BaseValidationError):
+        return sum(_count(child) for child in exc.exceptions)
+    return 1
+
+
+def _render(path: list[_Step]) -> str:
+    out = ""
+    for kind, step in path:
+        if kind == "index":
+            out += f"[{step}]"
+        elif kind == "key" and not (isinstance(step, str) and step.isidentifier()):
+            out += f"[{json.dumps(step)}]"
+        else:
+            out += f".{step}" if out else str(step)
+    return out
+
+
+def _invalid(cls: type, exc: Exception, meta: Meta) -> InvalidResponseError:
+    path, leaf = _locate(exc)
+    if isinstance(leaf, _Mismatch):
+        reason = f"expected {leaf.expected}, got {leaf.got}"
+    elif isinstance(leaf, KeyError):
+        reason = "required field is missing"
+    else:
+        reason = f"invalid value ({type(leaf).__name__})"
+    field = _render(path) or None
+    message = f"Invalid {cls.__name__} response: " + (f"{field}: " if field else "") + reason
+    if (more := _count(exc) - 1) > 0:
+        message += f" (and {more} more problem{'s' if more > 1 else ''})"
+    return InvalidResponseError(message, field=field, request_id=meta.request_id)

@@ -1,0 +1,412 @@
+"""Typed response models for the Smartcar vehicle endpoints, plus `Meta`.
+
+Every model is an immutable, slotted attrs class with snake_case fields, so
+one instance can be handed to every caller that awaited the same data.
+Models that stand for a whole HTTP (or batch sub-) response end with a
+keyword-only ``meta: Meta`` built from the ``SC-*`` response headers.
+
+Units follow the ``SC-Unit-System`` the request asked for: metric (the
+default) is km, litres, kPa and °C; imperial is miles, US gallons, psi and
+°F. Percentages are fractions in 0..1. The JSON <-> model mapping
+(camelCase wire keys, strict typing, error paths) lives in `_converter`.
+"""
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any, Final
+
+import attrs
+
+__all__ = [
+    "EMPTY_META",
+    "Action",
+    "Attributes",
+    "AvailableCapacity",
+    "Battery",
+    "BatteryCapacity",
+    "Charge",
+    "ChargeLimit",
+    "DiagnosticSystem",
+    "DiagnosticSystemStatus",
+    "DiagnosticTroubleCode",
+    "DiagnosticTroubleCodes",
+    "EngineOil",
+    "Fuel",
+    "Location",
+    "LockStatus",
+    "Meta",
+    "NominalCapacity",
+    "NominalCapacityValue",
+    "Odometer",
+    "OpenStatus",
+    "Paging",
+    "Permissions",
+    "Response",
+    "ServiceCost",
+    "ServiceDetail",
+    "ServiceHistory",
+    "ServiceRecord",
+    "ServiceTask",
+    "Status",
+    "Subscribe",
+    "TirePressure",
+    "Vin",
+]
+
+# Field metadata read by the converter. Declaring these quirks on the field
+# keeps the converter generic: it derives every structure function from the
+# class definitions instead of keeping a hand-written list per model.
+TOLERANT_ID: Final = "smartcar_async.tolerant_id"
+"""The wire may send this id as a JSON number; it is kept as its string."""
+WHOLE_BODY: Final = "smartcar_async.whole_body"
+"""This field receives the entire wire body rather than one key of it."""
+
+
+def parse_datetime(value: str) -> datetime:
+    """Parse an ISO-8601 timestamp; a naive one is taken as UTC.
+
+    Raises ValueError when *value* is not ISO-8601.
+    """
+    parsed = datetime.fromisoformat(value)
+    # Smartcar documents UTC timestamps; a naive value must not silently
+    # become local time when compared with aware ones.
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
+def parse_datetime_or_none(value: object) -> datetime | None:
+    """Like `parse_datetime`, but None for anything that is not an ISO-8601 string."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return parse_datetime(value)
+    except ValueError:
+        return None
+
+
+def pick_headers(headers: Mapping[str, object] | None, names: frozenset[str]) -> dict[str, object]:
+    """Return the wanted headers keyed by lower-case name, matching case-insensitively.
+
+    Works for plain dicts (batch sub-responses use lower-case keys, a few
+    fixtures use ``Retry-After``) and for multidicts alike; the first
+    occurrence of a repeated header wins. *names* must be lower-case.
+    """
+    picked: dict[str, object] = {}
+    if headers:
+        for key, value in headers.items():
+            if isinstance(key, str):
+                lowered = key.lower()
+                if lowered in names and lowered not in picked:
+                    picked[lowered] = value
+    return picked
+
+
+_META_HEADERS: Final = frozenset(
+    {"sc-data-age", "sc-fetched-at", "sc-unit-system", "sc-request-id"}
+)
+
+
+@attrs.frozen
+class Meta:
+    """Response metadata from the ``SC-*`` headers; a field is None when its header is absent."""
+
+    data_age: datetime | None = None
+    fetched_at: datetime | None = None
+    unit_system: str | None = None
+    request_id: str | None = None
+
+    @classmethod
+    def from_headers(cls, headers: Mapping[str, object]) -> "Meta":
+        """Build a Meta from response headers (any key casing).
+
+        Tolerant by design: an unparseable date or a non-string value becomes
+        None, because metadata must never make a good response fail.
+        """
+        picked = pick_headers(headers, _META_HEADERS)
+        if not picked:
+            return EMPTY_META
+        unit_system = picked.get("sc-unit-system")
+        request_id = picked.get("sc-request-id")
+        return cls(
+            data_age=parse_datetime_or_none(picked.get("sc-data-age")),
+            fetched_at=parse_datetime_or_none(picked.get("sc-fetched-at")),
+            unit_system=unit_system if isinstance(unit_system, str) else None,
+            request_id=request_id if isinstance(request_id, str) else None,
+        )
+
+
+EMPTY_META: Final = Meta()
+"""The Meta of a response that carried no ``SC-*`` headers (shared, immutable)."""
+
+
+@attrs.frozen
+class Vin:
+    """``GET /vin``: the vehicle identification number."""
+
+    vin: str
+    meta: Meta = attrs.field(default=EMPTY_META, kw_only=True)
+
+
+@attrs.frozen
+class Charge:
+    """``GET /charge``: plug state and CHARGING / FULLY_CHARGED / NOT_CHARGING."""
+
+    is_plugged_in: bool
+    state: str
+    meta: Meta = attrs.field(default=EMPTY_META, kw_only=True)
+
+
+@attrs.frozen
+class Battery:
+    """``GET /battery``: state of charge (fraction 0..1) and range (km or mi)."""
+
+    percent_remaining: float
+    range: float
+    meta: Meta = attrs.field(default=EMPTY_META, kw_only=True)
+
+
+@attrs.frozen
+class BatteryCapacity:
+    """``GET /battery/capacity``: total battery capacity in kWh."""
+
+    capacity: float
+    meta: Meta = attrs.field(default=EMPTY_META, kw_only=True)
+
+
+@attrs.frozen
+class AvailableCapacity:
+    """One battery capacity (kWh) the owner may pick for ``/battery/nominal_capacity``."""
+
+    capacity: float
+    description: str | None = None
+
+
+@attrs.frozen
+class NominalCapacityValue:
+    """The nominal capacity in use (kWh) and where it came from (e.g. USER_SELECTED)."""
+
+    nominal: float | None = None
+    source: str | None = None
+
+
+@attrs.frozen
+class NominalCapacity:
+    """``GET /battery/nominal_capacity``: capacity in use, the choices, a Connect URL to pick."""
+
+    available_capacities: tuple[AvailableCapacity, ...]
+    capacity: NominalCapacityValue | None = None
+    url: str | None = None
+    meta: Meta = attrs.field(default=EMPTY_META, kw_only=True)
+
+
+@attrs.frozen
+class Fuel:
+    """``GET /fuel``: range (km/mi), fraction left (0..1), amount (L/gal); each may be null."""
+
+    range: float | None = None
+    percent_remaining: float | None = None
+    amount_remaining: float | None = None
+    meta: Meta = attrs.field(default=EMPTY_META, kw_only=True)
+
+
+@attrs.frozen
+class TirePressure:
+    """``GET /tires/pressure``: pressure per tire in kPa (metric) or psi (imperial)."""
+
+    front_left: float
+    front_right: float
+    back_left: float
+    back_right: float
+    meta: Meta = attrs.field(default=EMPTY_META, kw_only=True)
+
+
+@attrs.frozen
+class EngineOil:
+    """``GET /engine/oil``: remaining oil life as a fraction 0..1."""
+
+    life_remaining: float
+    meta: Meta = attrs.field(default=EMPTY_META, kw_only=True)
+
+
+@attrs.frozen
+class Odometer:
+    """``GET /odometer``: total distance in km (metric) or miles (imperial)."""
+
+    distance: float
+    meta: Meta = attrs.field(default=EMPTY_META, kw_only=True)
+
+
+@attrs.frozen
+class Location:
+    """``GET /location``: latitude and longitude in degrees."""
+
+    latitude: float
+    longitude: float
+    meta: Meta = attrs.field(default=EMPTY_META, kw_only=True)
+
+
+@attrs.frozen
+class Attributes:
+    """``GET /vehicles/{id}``: vehicle id, make, model and model year."""
+
+    id: str
+    make: str
+    model: str
+    year: int
+    meta: Meta = attrs.field(default=EMPTY_META, kw_only=True)
+
+
+@attrs.frozen
+class Paging:
+    """Offset paging: ``count`` is the total number of items, ``offset`` the first one returned."""
+
+    count: int
+    offset: int
+
+
+@attrs.frozen
+class Permissions:
+    """``GET /permissions``: the scopes this token grants for the vehicle (one page)."""
+
+    permissions: tuple[str, ...]
+    paging: Paging
+    meta: Meta = attrs.field(default=EMPTY_META, kw_only=True)
+
+
+@attrs.frozen
+class ChargeLimit:
+    """``GET /charge/limit``: the charge limit as a fraction 0..1."""
+
+    limit: float
+    meta: Meta = attrs.field(default=EMPTY_META, kw_only=True)
+
+
+@attrs.frozen
+class OpenStatus:
+    """One door/window/sunroof/storage/port and its status (OPEN, CLOSED, LOCKED, UNKNOWN...)."""
+
+    type: str
+    status: str
+
+
+@attrs.frozen
+class LockStatus:
+    """``GET /security``: lock state and open/closed parts; an array is empty when unsupported."""
+
+    is_locked: bool
+    doors: tuple[OpenStatus, ...] = ()
+    windows: tuple[OpenStatus, ...] = ()
+    sunroof: tuple[OpenStatus, ...] = ()
+    storage: tuple[OpenStatus, ...] = ()
+    charging_port: tuple[OpenStatus, ...] = ()
+    meta: Meta = attrs.field(default=EMPTY_META, kw_only=True)
+
+
+@attrs.frozen
+class ServiceTask:
+    """One task of a service record."""
+
+    task_id: str | None = attrs.field(default=None, metadata={TOLERANT_ID: True})
+    task_description: str | None = None
+
+
+@attrs.frozen
+class ServiceDetail:
+    """One free-form type/value detail of a service record."""
+
+    type: str | None = None
+    value: str | None = None
+
+
+@attrs.frozen
+class ServiceCost:
+    """The total cost of a service visit and its currency."""
+
+    total_cost: float | None = None
+    currency: str | None = None
+
+
+@attrs.frozen
+class ServiceRecord:
+    """One service visit; ``odometer_distance`` is in km (metric) or miles (imperial)."""
+
+    service_id: str | None = attrs.field(default=None, metadata={TOLERANT_ID: True})
+    odometer_distance: float | None = None
+    service_date: datetime | None = None
+    service_tasks: tuple[ServiceTask, ...] = ()
+    service_details: tuple[ServiceDetail, ...] = ()
+    service_cost: ServiceCost | None = None
+
+
+@attrs.frozen
+class ServiceHistory:
+    """``GET /service/history``: service records (the wire body is a bare JSON array)."""
+
+    records: tuple[ServiceRecord, ...] = attrs.field(metadata={WHOLE_BODY: True})
+    meta: Meta = attrs.field(default=EMPTY_META, kw_only=True)
+
+
+@attrs.frozen
+class DiagnosticSystem:
+    """One vehicle system and its status (OK or ALERT)."""
+
+    system_id: str
+    status: str
+    description: str | None = None
+
+
+@attrs.frozen
+class DiagnosticSystemStatus:
+    """``GET /diagnostics/system_status``: the status of each monitored system."""
+
+    systems: tuple[DiagnosticSystem, ...]
+    meta: Meta = attrs.field(default=EMPTY_META, kw_only=True)
+
+
+@attrs.frozen
+class DiagnosticTroubleCode:
+    """One active diagnostic trouble code and when it was raised, if known."""
+
+    code: str
+    timestamp: datetime | None = None
+
+
+@attrs.frozen
+class DiagnosticTroubleCodes:
+    """``GET /diagnostics/dtcs``: the active diagnostic trouble codes."""
+
+    active_codes: tuple[DiagnosticTroubleCode, ...]
+    meta: Meta = attrs.field(default=EMPTY_META, kw_only=True)
+
+
+@attrs.frozen
+class Action:
+    """The answer to a command (lock, charge, charge limit, destination...)."""
+
+    status: str
+    message: str
+    meta: Meta = attrs.field(default=EMPTY_META, kw_only=True)
+
+
+@attrs.frozen
+class Status:
+    """A bare ``{"status": ...}`` answer (disconnect, webhook unsubscribe)."""
+
+    status: str
+    meta: Meta = attrs.field(default=EMPTY_META, kw_only=True)
+
+
+@attrs.frozen
+class Subscribe:
+    """``POST /webhooks/{webhook_id}``: the webhook and vehicle now subscribed."""
+
+    webhook_id: str
+    vehicle_id: str
+    meta: Meta = attrs.field(default=EMPTY_META, kw_only=True)
+
+
+@attrs.frozen
+class Response:
+    """Any endpoint through ``request()``: the JSON body exactly as received."""
+
+    body: Any = attrs.field(metadata={WHOLE_BODY: True})
+    meta: Meta = attrs.field(default=EMPTY_META, kw_only=True)

@@ -1,0 +1,148 @@
+"""The one place that speaks aiohttp.
+
+Everything below the client's policy layers goes through :class:`Transport`:
+it sends one HTTP request, parses the JSON answer, and turns every failure
+(aiohttp's, asyncio's, the server's) into a :class:`SmartcarError` subclass.
+:func:`map_transport_error` is the single translation table; a test walks every
+aiohttp exception class through it so a new one cannot slip past unmapped.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import aiohttp
+import attrs
+from multidict import CIMultiDictProxy
+
+from ._exceptions import (
+    APIConnectionError,
+    APITimeoutError,
+    InvalidResponseError,
+    SmartcarError,
+    error_from_response,
+)
+
+__all__ = ["RawResponse", "Transport", "map_transport_error"]
+
+
+@attrs.frozen
+class RawResponse:
+    """A successful (2xx) answer: status, headers and the parsed JSON body."""
+
+    status: int
+    headers: CIMultiDictProxy[str]
+    body: Any
+    request_id: str | None
+    elapsed: float
+
+
+def map_transport_error(exc: BaseException) -> SmartcarError:
+    """Translate a lower-level failure into ours.
+
+    Order matters: aiohttp's timeout classes are also connection errors, and
+    ``InvalidURL`` is also a ``ValueError``.
+    """
+    if isinstance(exc, SmartcarError):
+        return exc
+    if isinstance(exc, TimeoutError):  # asyncio.TimeoutError is TimeoutError on 3.11+
+        return APITimeoutError("Timed out waiting for the Smartcar API")
+    if isinstance(exc, aiohttp.ClientResponseError):
+        # Only reachable through a borrowed session's own machinery (redirects,
+        # proxies, content type): we never call raise_for_status ourselves.
+        return InvalidResponseError(
+            f"Invalid HTTP response from the Smartcar API: {type(exc).__name__}",
+            status_code=exc.status or None,
+        )
+    if isinstance(exc, aiohttp.ClientPayloadError | json.JSONDecodeError | UnicodeDecodeError):
+        return InvalidResponseError(
+            f"The Smartcar API sent a body that could not be read: {type(exc).__name__}"
+        )
+    if isinstance(exc, aiohttp.InvalidURL | aiohttp.NonHttpUrlClientError):
+        return APIConnectionError(f"Invalid API URL: {type(exc).__name__}")
+    if isinstance(exc, aiohttp.ClientError | OSError):
+        return APIConnectionError(
+            f"Could not reach the Smartcar API: {type(exc).__name__}: {_safe_reason(exc)}"
+        )
+    return SmartcarError(f"Unexpected error talking to the Smartcar API: {type(exc).__name__}")
+
+
+def _safe_reason(exc: BaseException) -> str:
+    # aiohttp's connection errors name host and port, never headers, so their
+    # text carries no secret; keep it short all the same.
+    text = str(exc)
+    return text[:200]
+
+
+class Transport:
+    """Sends requests over one aiohttp session (owned or borrowed).
+
+    A borrowed session keeps its own defaults, but nothing we rely on: we pass
+    absolute URLs (so its ``base_url`` is ignored) and ``raise_for_status=False``
+    on every request.
+    """
+
+    __slots__ = ("_session",)
+
+    def __init__(self, session: aiohttp.ClientSession) -> None:
+        self._session = session
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str],
+        params: Mapping[str, str] | None = None,
+        json_body: Any = None,
+        timeout: float | None,
+    ) -> RawResponse:
+        """Send one request; return the parsed 2xx answer or raise a SmartcarError."""
+        started = time.perf_counter()
+        data: bytes | None = None
+        send_headers = dict(headers)
+        if json_body is not None:
+            data = json.dumps(json_body, separators=(",", ":")).encode()
+            send_headers["Content-Type"] = "application/json"
+        try:
+            async with self._session.request(
+                method,
+                url,
+                headers=send_headers,
+                params=params,
+                data=data,
+                timeout=aiohttp.ClientTimeout(total=timeout),
+                raise_for_status=False,
+                allow_redirects=False,
+            ) as resp:
+                raw = await resp.read()
+                status = resp.status
+                resp_headers = resp.headers
+        except Exception as exc:  # CancelledError is a BaseException and passes through
+            raise map_transport_error(exc) from exc
+        elapsed = time.perf_counter() - started
+        request_id = resp_headers.get("SC-Request-Id")
+        body = _parse_body(raw, status, request_id)
+        if 200 <= status < 300:
+            return RawResponse(status, resp_headers, body, request_id, elapsed)
+        raise error_from_response(status, body, resp_headers, request_id=request_id)
+
+
+def _parse_body(raw: bytes, status: int, request_id: str | None) -> Any:
+    if not raw:
+        return None
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        if 200 <= status < 300:
+            raise InvalidResponseError(
+                "The Smartcar API sent malformed JSON",
+                status_code=status,
+                request_id=request_id,
+            ) from exc
+        # An error page that is not JSON (a proxy's HTML, say) still has a
+        # status worth classifying; hand its text on as the body.
+        return raw[:500].decode("utf-8", "replace")

@@ -1,0 +1,321 @@
+"""Vehicle: one async method per Smartcar endpoint, named as in the official SDK."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import quote
+
+from . import _endpoints as ep
+from . import _models as m
+from ._batch import BatchResponse
+from ._coalescer import QueueKey
+from ._converter import structure
+from ._endpoints import model_for_path, normalize_path
+from ._exceptions import SmartcarError
+from ._validate import (
+    check_charge_limit,
+    check_coordinates,
+    check_method,
+    check_request_path,
+    check_token,
+    check_unit_system,
+    check_vehicle_id,
+    format_date,
+    format_flags,
+)
+
+if TYPE_CHECKING:
+    from ._client import Client
+
+__all__ = ["Vehicle"]
+
+T = TypeVar("T")
+
+
+class Vehicle:
+    """A handle on one connected vehicle, bound to one access token.
+
+    Creating one does no I/O and starts no task. Reads (``odometer()``,
+    ``location()``, ...) issued concurrently on the same vehicle, token, unit
+    system and flags are coalesced into one batch request; writes (``lock()``,
+    ``start_charge()``, ...) are always sent on their own.
+
+    Get one from :meth:`Client.vehicle`. Added in 0.1.0.
+    """
+
+    __slots__ = ("_client", "_flags", "_key", "unit_system", "vehicle_id")
+
+    def __init__(
+        self,
+        client: Client,
+        vehicle_id: str,
+        *,
+        access_token: str,
+        unit_system: str = "metric",
+        flags: Mapping[str, str | bool | int | float] | None = None,
+    ) -> None:
+        self._client = client
+        self.vehicle_id = check_vehicle_id(vehicle_id)
+        token = check_token(access_token)
+        self.unit_system = check_unit_system(unit_system)
+        self._flags = format_flags(flags)
+        self._key = QueueKey(self.vehicle_id, token, self.unit_system, self._flags)
+
+    def __repr__(self) -> str:
+        return f"<Vehicle {self.vehicle_id!r} unit_system={self.unit_system!r}>"
+
+    # ---------------------------------------------------------------- reads
+
+    async def attributes(self) -> m.Attributes:
+        """Make, model and year (``GET /vehicles/{id}``)."""
+        return await self._client._read(self._key, ep.ATTRIBUTES.path, m.Attributes)
+
+    async def vin(self) -> m.Vin:
+        """The vehicle identification number."""
+        return await self._client._read(self._key, ep.VIN.path, m.Vin)
+
+    async def odometer(self) -> m.Odometer:
+        """Total distance travelled (km, or miles when imperial)."""
+        return await self._client._read(self._key, ep.ODOMETER.path, m.Odometer)
+
+    async def location(self) -> m.Location:
+        """Last known latitude and longitude, in degrees."""
+        return await self._client._read(self._key, ep.LOCATION.path, m.Location)
+
+    async def fuel(self) -> m.Fuel:
+        """Fuel tank level: fraction remaining, amount (L or gal) and range (km or mi)."""
+        return await self._client._read(self._key, ep.FUEL.path, m.Fuel)
+
+    async def battery(self) -> m.Battery:
+        """EV battery level (fraction 0..1) and range (km or mi)."""
+        return await self._client._read(self._key, ep.BATTERY.path, m.Battery)
+
+    async def battery_capacity(self) -> m.BatteryCapacity:
+        """Usable battery capacity in kWh."""
+        return await self._client._read(self._key, ep.BATTERY_CAPACITY.path, m.BatteryCapacity)
+
+    async def nominal_capacity(self) -> m.NominalCapacity:
+        """Nominal battery capacity and the capacities the user may choose from."""
+        return await self._client._read(self._key, ep.NOMINAL_CAPACITY.path, m.NominalCapacity)
+
+    async def charge(self) -> m.Charge:
+        """Whether the vehicle is plugged in and its charging state."""
+        return await self._client._read(self._key, ep.CHARGE.path, m.Charge)
+
+    async def get_charge_limit(self) -> m.ChargeLimit:
+        """The charge limit, a fraction between 0.5 and 1."""
+        return await self._client._read(self._key, ep.CHARGE_LIMIT.path, m.ChargeLimit)
+
+    async def tire_pressure(self) -> m.TirePressure:
+        """Tire pressures (kPa, or psi when imperial)."""
+        return await self._client._read(self._key, ep.TIRE_PRESSURE.path, m.TirePressure)
+
+    async def engine_oil(self) -> m.EngineOil:
+        """Remaining engine oil life, a fraction 0..1."""
+        return await self._client._read(self._key, ep.ENGINE_OIL.path, m.EngineOil)
+
+    async def lock_status(self) -> m.LockStatus:
+        """Lock state and open/closed status of doors, windows, sunroof, storage, charging port."""
+        return await self._client._read(self._key, ep.LOCK_STATUS.path, m.LockStatus)
+
+    async def diagnostic_system_status(self) -> m.DiagnosticSystemStatus:
+        """Health of the vehicle's systems."""
+        return await self._client._read(self._key, ep.SYSTEM_STATUS.path, m.DiagnosticSystemStatus)
+
+    async def diagnostic_trouble_codes(self) -> m.DiagnosticTroubleCodes:
+        """Active diagnostic trouble codes."""
+        return await self._client._read(self._key, ep.TROUBLE_CODES.path, m.DiagnosticTroubleCodes)
+
+    async def permissions(
+        self, *, limit: int | None = None, offset: int | None = None
+    ) -> m.Permissions:
+        """The permissions this token grants for the vehicle.
+
+        Without paging the read coalesces like any other; with ``limit`` or
+        ``offset`` it is sent on its own, since a batch item carries no query.
+        """
+        if limit is None and offset is None:
+            return await self._client._read(self._key, ep.PERMISSIONS.path, m.Permissions)
+        params = {}
+        if limit is not None:
+            params["limit"] = str(_non_negative_int("limit", limit, minimum=1))
+        if offset is not None:
+            params["offset"] = str(_non_negative_int("offset", offset))
+        return await self._get(ep.PERMISSIONS.path, m.Permissions, params)
+
+    async def service_history(
+        self,
+        start_date: dt.date | dt.datetime | str | None = None,
+        end_date: dt.date | dt.datetime | str | None = None,
+    ) -> m.ServiceHistory:
+        """Service records, by default of the last year.
+
+        Always sent on its own: Smartcar does not document service history as
+        batchable, and one refused path would fail a whole batch.
+        """
+        params = {}
+        start = format_date("start_date", start_date)
+        end = format_date("end_date", end_date)
+        if start is not None:
+            params["startDate"] = start
+        if end is not None:
+            params["endDate"] = end
+        return await self._get(ep.SERVICE_HISTORY.path, m.ServiceHistory, params)
+
+    async def batch(self, paths: Iterable[str]) -> BatchResponse:
+        """Read several paths in one go; per-path failures do not raise here.
+
+        The paths join this vehicle's queue like any other reads, so they go
+        out as one batch (deduplicated with concurrent reads), and the result
+        maps each normalised path to its model (``Response`` for unknown
+        paths) or raises that path's error when indexed.
+        """
+        if isinstance(paths, str):
+            raise TypeError("paths must be an iterable of paths, not a single str")
+        wanted = list(dict.fromkeys(normalize_path(check_request_path(p)) for p in paths))
+        if not wanted:
+            raise ValueError("batch() needs at least one path")
+        calls = [self._client._read(self._key, p, model_for_path(p)) for p in wanted]
+        results = await asyncio.gather(*calls, return_exceptions=True)
+        outcomes: dict[str, Any] = {}
+        for path, result in zip(wanted, results, strict=True):
+            if isinstance(result, BaseException) and not isinstance(result, SmartcarError):
+                raise result
+            outcomes[path] = result
+        return BatchResponse(outcomes)
+
+    # --------------------------------------------------------------- writes
+
+    async def lock(self) -> m.Action:
+        """Lock the vehicle. Never batched, never retried."""
+        return await self._write("POST", "/security", {"action": "LOCK"}, m.Action)
+
+    async def unlock(self) -> m.Action:
+        """Unlock the vehicle. Never batched, never retried."""
+        return await self._write("POST", "/security", {"action": "UNLOCK"}, m.Action)
+
+    async def start_charge(self) -> m.Action:
+        """Start charging."""
+        return await self._write("POST", "/charge", {"action": "START"}, m.Action)
+
+    async def stop_charge(self) -> m.Action:
+        """Stop charging."""
+        return await self._write("POST", "/charge", {"action": "STOP"}, m.Action)
+
+    async def set_charge_limit(self, limit: float) -> m.Action:
+        """Set the charge limit, a fraction between 0.5 and 1."""
+        value = check_charge_limit(limit)
+        return await self._write("POST", "/charge/limit", {"limit": value}, m.Action)
+
+    async def send_destination(self, latitude: float, longitude: float) -> m.Action:
+        """Send a destination to the vehicle's navigation system."""
+        lat, lon = check_coordinates(latitude, longitude)
+        body = {"latitude": lat, "longitude": lon}
+        return await self._write("POST", "/navigation/destination", body, m.Action)
+
+    async def disconnect(self) -> m.Status:
+        """Revoke this application's access to the vehicle."""
+        return await self._write("DELETE", "/application", None, m.Status)
+
+    async def subscribe(self, webhook_id: str) -> m.Subscribe:
+        """Subscribe the vehicle to a webhook."""
+        path = "/webhooks/" + _segment("webhook_id", webhook_id)
+        return await self._write("POST", path, None, m.Subscribe)
+
+    async def unsubscribe(self, amt: str, webhook_id: str) -> m.Status:
+        """Unsubscribe from a webhook; authorised by the application management token (AMT)."""
+        token = check_token(amt, "amt")
+        path = "/webhooks/" + _segment("webhook_id", webhook_id)
+        resp = await self._client._direct(
+            "DELETE",
+            self.vehicle_id,
+            path,
+            token=token,
+            unit_system=None,
+            flags=self._flags,
+            write=True,
+        )
+        return structure(m.Status, resp.body, m.Meta.from_headers(resp.headers))
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        params: Mapping[str, str] | None = None,
+    ) -> m.Response:
+        """Any other vehicle endpoint, e.g. ``request("GET", "tesla/speedometer")``.
+
+        ``path`` is relative to ``/vehicles/{id}``. A plain GET (no body, no
+        params) coalesces like the typed reads; anything else is sent on its own.
+        """
+        verb = check_method(method)
+        clean = check_request_path(path)
+        if verb == "GET" and body is None and not params:
+            return await self._client._read(self._key, clean, m.Response)
+        resp = await self._client._direct(
+            verb,
+            self.vehicle_id,
+            clean,
+            token=_token(self._key),
+            unit_system=self.unit_system,
+            flags=self._flags,
+            params=params,
+            json_body=body,
+            write=verb != "GET",
+        )
+        return structure(m.Response, resp.body, m.Meta.from_headers(resp.headers))
+
+    # ------------------------------------------------------------- plumbing
+
+    async def _get(self, path: str, model: type[T], params: Mapping[str, str]) -> T:
+        resp = await self._client._direct(
+            "GET",
+            self.vehicle_id,
+            path,
+            token=_token(self._key),
+            unit_system=self.unit_system,
+            flags=self._flags,
+            params=params,
+            write=False,
+        )
+        return structure(model, resp.body, m.Meta.from_headers(resp.headers))
+
+    async def _write(self, method: str, path: str, body: Any, model: type[T]) -> T:
+        resp = await self._client._direct(
+            method,
+            self.vehicle_id,
+            path,
+            token=_token(self._key),
+            unit_system=None,
+            flags=self._flags,
+            json_body=body,
+            write=True,
+        )
+        return structure(model, resp.body, m.Meta.from_headers(resp.headers))
+
+
+def _token(key: QueueKey) -> str:
+    auth = key.auth
+    assert isinstance(auth, str)
+    return auth
+
+
+def _segment(name: str, value: object) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a str, got {type(value).__name__}")
+    if not value or "/" in value or value in (".", "..") or any(ch.isspace() for ch in value):
+        raise ValueError(f"{name} must be a single non-empty path segment")
+    return quote(value, safe="")
+
+
+def _non_negative_int(name: str, value: object, *, minimum: int = 0) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return value
