@@ -1,0 +1,154 @@
+"""Requests per second of one emulator process, hammered by an aiohttp client.
+
+Starts ``python -m smartcar_async.testing --port 0`` as a subprocess, then for a
+bounded time keeps ``--concurrency`` requests in flight from this process:
+first single GETs (odometer, spread over the fleet), then 5-path batches.
+Prints the figures and stops the server with SIGINT.
+
+    python benchmarks/emulator_throughput.py [--seconds 5] [--concurrency 64]
+
+Both processes share the machine, so the figures are a floor for the server
+alone. Every response is checked (status 200) so a broken server cannot look
+fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import aiohttp
+
+ROOT = Path(__file__).resolve().parent.parent
+BATCH_PATHS = ["/odometer", "/location", "/tires/pressure", "/security", "/vin"]
+HEADERS = {"Authorization": "Bearer benchmark", "SC-Unit-System": "metric"}
+
+
+def start_server(vehicles: int) -> tuple[subprocess.Popen[str], str]:
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+    }
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "smartcar_async.testing",
+            "--port",
+            "0",
+            "--vehicles",
+            str(vehicles),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline().strip()
+    if " at " not in line:
+        proc.kill()
+        proc.wait()
+        raise RuntimeError(f"emulator did not start: {line!r}")
+    return proc, line.rsplit(" at ", 1)[1]
+
+
+async def vehicle_ids(session: aiohttp.ClientSession, url: str) -> list[str]:
+    ids: list[str] = []
+    while True:
+        async with session.get(
+            f"{url}/v2.0/vehicles", params={"limit": "50", "offset": str(len(ids))}, headers=HEADERS
+        ) as resp:
+            page = await resp.json()
+        ids.extend(page["vehicles"])
+        if len(ids) >= page["paging"]["count"] or not page["vehicles"]:
+            return ids
+
+
+async def hammer(
+    seconds: float, concurrency: int, one: Callable[[int], Awaitable[None]]
+) -> tuple[int, float]:
+    done = 0
+    deadline = time.perf_counter() + seconds
+
+    async def worker(offset: int) -> None:
+        nonlocal done
+        n = offset
+        while time.perf_counter() < deadline:
+            await one(n)
+            done += 1
+            n += concurrency
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker(i) for i in range(concurrency)))
+    return done, time.perf_counter() - started
+
+
+async def run(url: str, seconds: float, concurrency: int) -> None:
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        ids = await vehicle_ids(session, url)
+
+        async def single(n: int) -> None:
+            async with session.get(
+                f"{url}/v2.0/vehicles/{ids[n % len(ids)]}/odometer", headers=HEADERS
+            ) as resp:
+                await resp.read()
+                if resp.status != 200:
+                    raise RuntimeError(f"GET answered {resp.status}")
+
+        body = {"requests": [{"path": p} for p in BATCH_PATHS]}
+
+        async def batch(n: int) -> None:
+            async with session.post(
+                f"{url}/v2.0/vehicles/{ids[n % len(ids)]}/batch", json=body, headers=HEADERS
+            ) as resp:
+                data = await resp.json()
+                if resp.status != 200 or any(r["code"] != 200 for r in data["responses"]):
+                    raise RuntimeError(f"batch answered {resp.status}")
+
+        await hammer(0.5, concurrency, single)  # warm up connections and caches
+        count, elapsed = await hammer(seconds, concurrency, single)
+        print(
+            f"single GET /odometer : {count / elapsed:8.0f} requests/s ({count} in {elapsed:.1f} s)"
+        )
+        count, elapsed = await hammer(seconds, concurrency, batch)
+        print(
+            f"5-path batch         : {count / elapsed:8.0f} requests/s "
+            f"= {5 * count / elapsed:.0f} paths/s ({count} in {elapsed:.1f} s)"
+        )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--vehicles", type=int, default=200)
+    args = parser.parse_args()
+    proc, url = start_server(args.vehicles)
+    print(
+        f"emulator at {url} ({args.vehicles} vehicles), concurrency {args.concurrency}, "
+        f"{args.seconds:g} s per phase, {os.cpu_count()} CPUs"
+    )
+    try:
+        asyncio.run(run(url, args.seconds, args.concurrency))
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,401 @@
+"""`Emulator`: the public face of the Smartcar API v2.0 emulator and its lifecycle."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from collections.abc import Iterable, Iterator
+from types import TracebackType
+from typing import Literal
+
+from aiohttp import web
+
+from ._auth import Credentials
+from ._clock import Clock
+from ._errors import ApiError, status_for
+from ._faults import FaultEngine, FaultKind, Faults, Injection, normalize_path
+from ._fleet import Fleet, generate_fleet
+from ._ratelimit import RateLimiter, RateLimits
+from ._recording import RecordedRequest, RequestLog
+from ._routes import default_capabilities
+from ._server import Server, State
+
+_STARTUP_TIMEOUT = 30.0
+_SHUTDOWN_TIMEOUT = 30.0
+
+Latency = float | tuple[float, float]
+
+
+class Emulator:
+    """A local Smartcar API v2.0 server with a simulated fleet, for tests and benchmarks.
+
+    Use it as an async context manager inside a running event loop::
+
+        async with Emulator(vehicles=10, seed=0) as emu:
+            url = f"{emu.url}/v2.0/vehicles/{emu.fleet.ids[0]}/odometer"
+            ...  # any HTTP client, "Authorization: Bearer <anything>"
+
+    or from synchronous code (and from any async framework) with a server running
+    on its own event loop in a daemon thread::
+
+        with Emulator().in_thread() as emu:
+            smartcar.config.API_ORIGIN = emu.url
+
+    ``emu.url`` is the origin (no ``/v2.0``). By default every non-empty Bearer
+    token has every scope for every vehicle; `register_token` narrows a token and
+    `issue_code` plus ``POST /oauth/token`` runs the real OAuth flow. Shape the
+    traffic with ``emu.faults`` (random faults), `inject` (scripted errors),
+    ``emu.rate_limits`` and ``latency``; all may change mid-test. Everything
+    time-based runs on the emulator clock (`advance_clock`, `freeze_clock`).
+    ``emu.requests`` records what clients sent.
+
+    Arguments are keyword-only: ``vehicles`` and ``seed`` fix the fleet (same
+    seed, same fleet); ``latency`` is seconds added to every response, fixed or
+    ``(low, high)``; ``port=0`` picks a free port; ``max_recorded`` bounds the
+    request log (0 disables it); ``accept_any_token=False`` admits only
+    registered or issued tokens; ``refresh_token_grace`` is how long a used
+    refresh token keeps working; ``management_token`` is the Application
+    Management Token to require (None accepts any).
+    """
+
+    def __init__(
+        self,
+        *,
+        vehicles: int = 10,
+        seed: int = 0,
+        latency: Latency = 0.0,
+        faults: Faults | None = None,
+        rate_limits: RateLimits | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        max_recorded: int = 10_000,
+        accept_any_token: bool = True,
+        refresh_token_grace: float = 60.0,
+        management_token: str | None = None,
+    ) -> None:
+        clock = Clock()
+        credentials = Credentials(
+            clock, accept_any_token=accept_any_token, refresh_grace=refresh_token_grace
+        )
+        credentials.management_token = management_token
+        self._state = State(
+            clock=clock,
+            fleet=generate_fleet(vehicles, seed, clock, default_capabilities),
+            credentials=credentials,
+            limiter=RateLimiter(clock),
+            engine=FaultEngine(),
+            log=RequestLog(max_recorded),
+            faults=faults if faults is not None else Faults(),
+            rate_limits=rate_limits if rate_limits is not None else RateLimits(),
+            latency=latency,
+        )
+        self._server = Server(self._state)
+        self._host = host
+        self._port = port
+        self._runner: web.AppRunner | None = None
+        self._url: str | None = None
+        self._phase: Literal["new", "running", "closed"] = "new"
+        self._thread: threading.Thread | None = None
+        self._thread_loop: asyncio.AbstractEventLoop | None = None
+        self._thread_stop: asyncio.Event | None = None
+
+    # -- lifecycle -------------------------------------------------------------
+
+    async def start(self) -> Emulator:
+        """Bind and start serving. An emulator runs once: it cannot be restarted."""
+        if self._phase != "new":
+            raise RuntimeError(f"Emulator is {self._phase}; create a new one instead")
+        self._phase = "running"
+        runner = web.AppRunner(
+            self._server.app(),
+            access_log=None,
+            handle_signals=False,
+            handler_cancellation=True,
+            shutdown_timeout=1.0,
+        )
+        try:
+            await runner.setup()
+            site = web.TCPSite(runner, self._host, self._port)
+            await site.start()
+        except BaseException:
+            await runner.cleanup()
+            self._phase = "closed"
+            raise
+        self._runner = runner
+        host, port = runner.addresses[0][:2]
+        shown = f"[{host}]" if ":" in host else host
+        self._url = f"http://{shown}:{port}"
+        return self
+
+    async def aclose(self) -> None:
+        """Stop serving: in-flight delays end at once, then connections close. Idempotent."""
+        if self._phase == "closed":
+            return
+        self._phase = "closed"
+        self._server.release_all()
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            await runner.cleanup()
+
+    async def __aenter__(self) -> Emulator:
+        return await self.start()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    @contextlib.contextmanager
+    def in_thread(self) -> Iterator[Emulator]:
+        """Serve from a fresh event loop in a daemon thread for the duration of the block.
+
+        Yields this same object. Works from synchronous tests (the official SDK)
+        and from any async framework, since the server never touches the
+        caller's loop. The thread is joined on exit.
+        """
+        if self._phase != "new":
+            raise RuntimeError(f"Emulator is {self._phase}; create a new one instead")
+        ready = threading.Event()
+        failure: list[BaseException] = []
+
+        async def serve() -> None:
+            try:
+                await self.start()
+            except BaseException as exc:
+                failure.append(exc)
+                ready.set()
+                return
+            stop = asyncio.Event()
+            self._thread_loop = asyncio.get_running_loop()
+            self._thread_stop = stop
+            ready.set()
+            try:
+                await stop.wait()
+            finally:
+                await self.aclose()
+
+        thread = threading.Thread(
+            target=asyncio.run, args=(serve(),), name="smartcar-emulator", daemon=True
+        )
+        self._thread = thread
+        thread.start()
+        if not ready.wait(_STARTUP_TIMEOUT):
+            raise RuntimeError("the emulator thread did not start in time")
+        if failure:
+            thread.join()
+            raise failure[0]
+        try:
+            yield self
+        finally:
+            self._stop_thread()
+
+    def _stop_thread(self) -> None:
+        loop, stop, thread = self._thread_loop, self._thread_stop, self._thread
+        if loop is not None and stop is not None and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):  # the loop may already be gone
+                loop.call_soon_threadsafe(stop.set)
+        if thread is not None:
+            thread.join(_SHUTDOWN_TIMEOUT)
+            if thread.is_alive():
+                raise RuntimeError("the emulator thread did not stop in time")
+        self._thread = self._thread_loop = self._thread_stop = None
+
+    @property
+    def running(self) -> bool:
+        return self._phase == "running"
+
+    @property
+    def url(self) -> str:
+        """The origin clients should use, e.g. ``http://127.0.0.1:54321`` (no trailing slash)."""
+        if self._url is None:
+            raise RuntimeError("the emulator is not running; use `async with` or in_thread()")
+        return self._url
+
+    # -- fleet, clock, requests -------------------------------------------------
+
+    @property
+    def fleet(self) -> Fleet:
+        """The simulated vehicles; their attributes are live, mutable state."""
+        return self._state.fleet
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        """A snapshot of recorded requests, oldest first (at most ``max_recorded``)."""
+        return self._state.log.snapshot()
+
+    def clear_requests(self) -> None:
+        self._state.log.clear()
+
+    def advance_clock(self, seconds: float) -> None:
+        """Move the emulator clock forward: tokens expire, rate windows free, vehicles drive."""
+        self._state.clock.advance(seconds)
+
+    def freeze_clock(self) -> None:
+        """Stop the emulator clock (state stops drifting) until `unfreeze_clock`."""
+        self._state.clock.freeze()
+
+    def unfreeze_clock(self) -> None:
+        self._state.clock.unfreeze()
+
+    # -- traffic shaping --------------------------------------------------------
+
+    @property
+    def faults(self) -> Faults:
+        return self._state.faults
+
+    @faults.setter
+    def faults(self, value: Faults) -> None:
+        self._state.faults = value
+        self._state.engine.restart()
+
+    @property
+    def rate_limits(self) -> RateLimits:
+        return self._state.rate_limits
+
+    @rate_limits.setter
+    def rate_limits(self, value: RateLimits) -> None:
+        self._state.rate_limits = value
+        self._state.limiter.reset()
+
+    def reset_rate_limits(self) -> None:
+        """Forget all counted requests: every window empties and the bucket refills."""
+        self._state.limiter.reset()
+
+    @property
+    def latency(self) -> Latency:
+        return self._state.latency
+
+    @latency.setter
+    def latency(self, value: Latency) -> None:
+        self._state.latency = value
+
+    def inject(
+        self,
+        status: int | None = None,
+        type: str = "SERVER",
+        code: str | None = "INTERNAL",
+        *,
+        times: int | None = 1,
+        path: str | None = None,
+        vehicle_id: str | None = None,
+        retry_after: int | None = None,
+        in_batch: bool = False,
+        fault: FaultKind | None = None,
+        seconds: float | None = None,
+        description: str | None = None,
+    ) -> None:
+        """Script the next ``times`` matching requests (None: until `clear_injections`).
+
+        Errors: ``emu.inject(status=409, type="VEHICLE_STATE", code="ASLEEP")``.
+        ``status`` defaults to the documented status of ``type``. ``path`` matches
+        a vehicle sub-path (``"/odometer"``, ``"/"``, ``"/batch"``) or, for other
+        calls, the path after the version (``"/user"``, ``"/vehicles"``) or
+        ``"/oauth/token"``; None matches every request. ``in_batch=True`` fails
+        matching batch items (inside a 200 envelope) instead of HTTP responses.
+        ``retry_after`` adds ``Retry-After`` (an item header inside a batch).
+
+        Transport faults: ``emu.inject(fault="drop" | "malformed" | "slow",
+        seconds=...)``; ``slow`` holds the response ``seconds`` (default
+        ``faults.slow_seconds``) and then serves it.
+        """
+        if times is not None and times < 1:
+            raise ValueError("times must be >= 1 (or None for unlimited)")
+        if fault is not None and in_batch:
+            raise ValueError("transport faults apply to HTTP responses, not batch items")
+        if fault not in (None, "drop", "malformed", "slow"):
+            raise ValueError(f"unknown fault {fault!r}")
+        error = None
+        if fault is None:
+            error = ApiError(
+                type,
+                code,
+                status=status if status is not None else status_for(type),
+                description=description,
+                retry_after=retry_after,
+            )
+        self._state.engine.add(
+            Injection(
+                error=error,
+                fault=fault,
+                seconds=seconds,
+                remaining=times,
+                path=None if path is None else normalize_path(path),
+                vehicle_id=vehicle_id,
+                in_batch=in_batch,
+            )
+        )
+
+    def clear_injections(self) -> None:
+        self._state.engine.clear()
+
+    # -- credentials ------------------------------------------------------------
+
+    def register_token(
+        self,
+        token: str,
+        scopes: Iterable[str] | None = None,
+        vehicle_ids: Iterable[str] | None = None,
+        *,
+        user_id: str | None = None,
+        expires_in: float | None = None,
+    ) -> None:
+        """Give ``token`` exactly these scopes and vehicles (None: all of them)."""
+        self._state.credentials.register_token(
+            token, scopes, vehicle_ids, user_id=user_id, expires_in=expires_in
+        )
+
+    def expire_token(self, token: str) -> None:
+        """Make ``token`` expired now: it then gets 401 AUTHENTICATION."""
+        self._state.credentials.expire_token(token)
+
+    def revoke_token(self, token: str) -> None:
+        """Revoke ``token``: it then gets 401 AUTHENTICATION."""
+        self._state.credentials.revoke_token(token)
+
+    def register_client(
+        self, client_id: str, client_secret: str, redirect_uri: str | None = None
+    ) -> None:
+        """Require these client credentials (until one is registered, any are accepted)."""
+        self._state.credentials.register_client(client_id, client_secret, redirect_uri)
+
+    def issue_code(
+        self,
+        scopes: Iterable[str] | None = None,
+        vehicle_ids: Iterable[str] | None = None,
+        *,
+        user_id: str | None = None,
+        client_id: str | None = None,
+        redirect_uri: str | None = None,
+    ) -> str:
+        """An authorization code, as Smartcar Connect would redirect with, valid 10 minutes.
+
+        Exchange it at ``POST {url}/oauth/token`` for tokens carrying these grants.
+        """
+        return self._state.credentials.issue_code(
+            scopes, vehicle_ids, user_id=user_id, client_id=client_id, redirect_uri=redirect_uri
+        )
+
+    @property
+    def management_token(self) -> str | None:
+        """The Application Management Token required (None accepts any non-empty one)."""
+        return self._state.credentials.management_token
+
+    @management_token.setter
+    def management_token(self, value: str | None) -> None:
+        self._state.credentials.management_token = value
+
+    @property
+    def refresh_token_grace(self) -> float:
+        return self._state.credentials.refresh_grace
+
+    @refresh_token_grace.setter
+    def refresh_token_grace(self, value: float) -> None:
+        self._state.credentials.refresh_grace = value
+
+    def __repr__(self) -> str:
+        where = self._url or "not running"
+        return f"<Emulator {self._phase} {where} vehicles={len(self._state.fleet)}>"
