@@ -88,12 +88,15 @@ from ._observability import (
     ResponseHook,
     ResponseReceived,
 )
+from ._options import NOT_GIVEN, CallOptions, NotGiven, RequestBudget
+from ._tokens import CallableTokenSource, RefreshingTokenSource, TokenSource
 from ._vehicle import (
     Vehicle,
 )
 from ._version import __version__
 
 __all__ = [
+    "NOT_GIVEN",
     "APIConnectionError",
     "APIError",
     "APITimeoutError",
@@ -108,6 +111,8 @@ __all__ = [
     "Battery",
     "BatteryCapacity",
     "BillingError",
+    "CallOptions",
+    "CallableTokenSource",
     "Capability",
     "Charge",
     "ChargeLimit",
@@ -134,6 +139,7 @@ __all__ = [
     "Meta",
     "NominalCapacity",
     "NominalCapacityValue",
+    "NotGiven",
     "Odometer",
     "OpenStatus",
     "Paging",
@@ -141,6 +147,8 @@ __all__ = [
     "PermissionDeniedError",
     "Permissions",
     "RateLimitError",
+    "RefreshingTokenSource",
+    "RequestBudget",
     "Resolution",
     "ResourceNotFoundError",
     "Response",
@@ -156,6 +164,7 @@ __all__ = [
     "Status",
     "Subscribe",
     "TirePressure",
+    "TokenSource",
     "TransportError",
     "UpstreamError",
     "User",

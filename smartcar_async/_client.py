@@ -4,20 +4,27 @@ from __future__ import annotations
 
 import asyncio
 import enum
-import math
 import os
 import platform
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self, TypeVar
 from urllib.parse import quote, urlsplit
 
 import aiohttp
+import anyio
 
 from ._batch import batch_body, parse_batch_envelope
 from ._coalescer import Answer, Coalescer, QueueKey, RawItem
-from ._exceptions import ClientClosedError, SmartcarError
+from ._exceptions import (
+    APITimeoutError,
+    AuthenticationError,
+    ClientClosedError,
+    RateLimitError,
+    SmartcarError,
+)
+from ._gates import Gates, TokenBucket
 from ._observability import (
     BatchHook,
     ClientStats,
@@ -27,6 +34,9 @@ from ._observability import (
     ResponseReceived,
     logger,
 )
+from ._options import CallOptions, RequestBudget, check_retries, check_seconds
+from ._retry import RetryConfig, is_transient
+from ._tokens import TokenSource
 from ._transport import RawResponse, Transport
 from ._version import __version__
 
@@ -45,7 +55,6 @@ DEFAULT_TIMEOUT = 310.0
 #: against Smartcar's 3 to 45 s answers (5 ms is at most 0.2% of that).
 DEFAULT_BATCH_WINDOW = 0.005
 DEFAULT_MAX_BATCH_SIZE = 25
-UNIT_SYSTEMS = frozenset({"metric", "imperial"})
 
 
 class _State(enum.Enum):
@@ -70,6 +79,24 @@ class Client:
             the client creates (and owns) one on first use, inside the running
             event loop.
         timeout: seconds for one HTTP attempt, ``None`` for no limit.
+        deadline: seconds for a whole call (queueing, retries and backoff
+            included), ``None`` (the default) for no limit. Exceeding it raises
+            :class:`APITimeoutError`.
+        max_retries: retries of a failed read (5xx, 408, timeouts, lost
+            connections, and 429s within ``max_retry_after``); writes are never
+            retried. Applied once per batch, not once per caller.
+        retry_backoff, max_backoff: the first retry waits ``retry_backoff``
+            seconds, doubling up to ``max_backoff``, with jitter.
+        max_retry_after: a 429 asking to wait longer than this is raised at
+            once (with ``retry_after`` set) and the vehicle, or the whole
+            client for RATE_LIMIT:SMARTCAR_API, fails fast locally until then.
+        request_budget: client-side pacing under Smartcar's application bucket
+            (off by default; ``RequestBudget()`` for the documented 120
+            requests refilling at 2 per minute).
+        min_vehicle_interval: minimum seconds between two requests to the same
+            vehicle (0 by default).
+        max_concurrent_requests: HTTP requests in flight at once for this
+            client; further requests wait for a free place.
         batch_window: seconds a queue waits, from its first read, before it is
             flushed; ``0`` flushes at the next event-loop turn.
         max_batch_size: a queue flushes at once when it holds this many
@@ -92,6 +119,14 @@ class Client:
         api_origin: str | None = None,
         session: aiohttp.ClientSession | None = None,
         timeout: float | None = DEFAULT_TIMEOUT,
+        deadline: float | None = None,
+        max_retries: int = 2,
+        retry_backoff: float = 0.5,
+        max_backoff: float = 8.0,
+        max_retry_after: float = 60.0,
+        request_budget: RequestBudget | None = None,
+        min_vehicle_interval: float = 0.0,
+        max_concurrent_requests: int = 100,
         batch_window: float = DEFAULT_BATCH_WINDOW,
         max_batch_size: int = DEFAULT_MAX_BATCH_SIZE,
         max_batches_per_vehicle: int = 1,
@@ -105,15 +140,35 @@ class Client:
         self._origin = _check_origin(
             api_origin or os.environ.get("SMARTCAR_API_ORIGIN") or DEFAULT_API_ORIGIN
         )
-        self._timeout = _check_seconds("timeout", timeout, allow_none=True)
-        window = _check_seconds("batch_window", batch_window)
-        assert window is not None
+        self._options = CallOptions(
+            timeout=check_seconds("timeout", timeout, allow_none=True),
+            max_retries=check_retries(max_retries),
+            deadline=check_seconds("deadline", deadline, allow_none=True),
+        )
+        self._retry = RetryConfig(
+            max_retries=max_retries,
+            initial_backoff=_seconds("retry_backoff", retry_backoff),
+            max_backoff=_seconds("max_backoff", max_backoff),
+            max_retry_after=_seconds("max_retry_after", max_retry_after),
+        )
+        window = _seconds("batch_window", batch_window)
         _check_positive_int("max_batch_size", max_batch_size)
         _check_positive_int("max_batches_per_vehicle", max_batches_per_vehicle)
         _check_positive_int("max_connections", max_connections)
-        grace = _check_seconds("close_timeout", close_timeout)
-        assert grace is not None
-        self._close_timeout = grace
+        _check_positive_int("max_concurrent_requests", max_concurrent_requests)
+        if request_budget is not None and not isinstance(request_budget, RequestBudget):
+            raise TypeError("request_budget must be a RequestBudget or None")
+        self._budget = (
+            TokenBucket(request_budget.capacity, request_budget.refill_per_minute)
+            if request_budget is not None
+            else None
+        )
+        self._gates = Gates(
+            min_vehicle_interval=_seconds("min_vehicle_interval", min_vehicle_interval)
+        )
+        self._max_concurrent = max_concurrent_requests
+        self._limiter: anyio.CapacityLimiter | None = None
+        self._close_timeout = _seconds("close_timeout", close_timeout)
         self._max_connections = max_connections
         self._user_agent = user_agent or (
             f"smartcar-async/{__version__} (Python {platform.python_version()}; "
@@ -135,6 +190,8 @@ class Client:
             join_inflight=join_inflight,
             counters=self._counters,
             hooks=self._hooks,
+            gates=self._gates,
+            retry=self._retry,
         )
 
     # ------------------------------------------------------------ lifecycle
@@ -196,15 +253,24 @@ class Client:
         self,
         vehicle_id: str,
         *,
-        access_token: str,
+        access_token: str | TokenSource | Callable[[], Awaitable[str]],
         unit_system: str = "metric",
         flags: Mapping[str, str | bool | int | float] | None = None,
     ) -> Vehicle:
-        """A handle on one vehicle: no task, no I/O, cheap to keep by the thousand."""
+        """A handle on one vehicle: no task, no I/O, cheap to keep by the thousand.
+
+        ``access_token`` is a token string, a :class:`TokenSource` (such as a
+        :class:`RefreshingTokenSource`), or an ``async def () -> str``.
+        """
         from ._vehicle import Vehicle
 
         return Vehicle(
-            self, vehicle_id, access_token=access_token, unit_system=unit_system, flags=flags
+            self,
+            vehicle_id,
+            access_token=access_token,
+            unit_system=unit_system,
+            flags=flags,
+            options=self._options,
         )
 
     # ------------------------------------------------------------- internals
@@ -224,6 +290,8 @@ class Client:
                 connector=aiohttp.TCPConnector(limit=self._max_connections),
             )
             self._transport_obj = Transport(self._session)
+        if self._limiter is None:
+            self._limiter = anyio.CapacityLimiter(self._max_concurrent)
         return self._transport_obj
 
     def _url(self, vehicle_id: str | None, path: str) -> str:
@@ -237,36 +305,128 @@ class Client:
             headers["SC-Unit-System"] = unit_system
         return headers
 
-    async def _send(
+    async def _send_once(
         self,
         method: str,
         vehicle_id: str | None,
         path: str,
         *,
         headers: Mapping[str, str],
-        params: Mapping[str, str] | None = None,
-        json_body: Any = None,
+        params: Mapping[str, str] | None,
+        json_body: Any,
+        timeout: float | None,
     ) -> RawResponse:
-        """One HTTP exchange, counted and reported to the hooks."""
+        """One HTTP exchange, bounded by the client's concurrency limit, counted and reported."""
         transport = self._ensure_transport()
-        self._counters.http_requests += 1
-        started = time.perf_counter()
-        try:
-            resp = await transport.request(
-                method,
-                self._url(vehicle_id, path),
-                headers=headers,
-                params=params,
-                json_body=json_body,
-                timeout=self._timeout,
-            )
-        except SmartcarError as exc:
-            self._report(method, path, vehicle_id, exc.status_code, started, type(exc).__name__)
-            if self._state is _State.CLOSED and self._session is None:
-                raise ClientClosedError("The client was closed during this request") from exc
-            raise
+        assert self._limiter is not None
+        async with self._limiter:
+            self._counters.http_requests += 1
+            started = time.perf_counter()
+            try:
+                resp = await transport.request(
+                    method,
+                    self._url(vehicle_id, path),
+                    headers=headers,
+                    params=params,
+                    json_body=json_body,
+                    timeout=timeout,
+                )
+            except SmartcarError as exc:
+                self._report(method, path, vehicle_id, exc.status_code, started, type(exc).__name__)
+                if self._state is _State.CLOSED and self._session is None:
+                    raise ClientClosedError("The client was closed during this request") from exc
+                raise
         self._report(method, path, vehicle_id, resp.status, started, None)
         return resp
+
+    async def _send(
+        self,
+        method: str,
+        key: QueueKey,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        json_body: Any = None,
+        unit_system: str | None,
+        retry: bool,
+        cost: int = 1,
+        auth: object = None,
+    ) -> RawResponse:
+        """One logical request under the policy: gates, pacing, token, retries.
+
+        ``retry`` is False for writes: they are never sent twice, except after
+        a 401 that a token source could cure (the API refused them unread).
+        """
+        options: CallOptions = key.options
+        vehicle_id = key.vehicle_id
+        source = auth if auth is not None else key.auth
+        attempt = 0
+        refreshed = False
+        while True:
+            await self._gates.wait(vehicle_id, self._retry.max_retry_after)
+            if self._budget is not None:
+                await self._budget.acquire(cost)
+            token = source if isinstance(source, str) else await _source(source).token()
+            try:
+                return await self._send_once(
+                    method,
+                    vehicle_id,
+                    path,
+                    headers=self._headers(token, unit_system),
+                    params=params,
+                    json_body=json_body,
+                    timeout=options.timeout,
+                )
+            except AuthenticationError:
+                if isinstance(source, str) or refreshed:
+                    raise
+                refreshed = True
+                logger.info("401 for vehicle %s: refreshing its token once", vehicle_id)
+                await _source(source).refresh(token)
+            except RateLimitError as exc:
+                self._counters.rate_limited += 1
+                wait = self._note_rate_limit(vehicle_id, exc, attempt)
+                if (
+                    not retry
+                    or attempt >= options.max_retries
+                    or wait > self._retry.max_retry_after
+                ):
+                    raise
+                attempt += 1
+                self._counters.retries += 1
+            except SmartcarError as exc:
+                if not retry or attempt >= options.max_retries or not is_transient(exc):
+                    raise
+                attempt += 1
+                self._counters.retries += 1
+                delay = self._retry.backoff(attempt)
+                logger.debug(
+                    "%s %s for vehicle %s failed (%s); retry %d in %.2fs",
+                    method,
+                    path,
+                    vehicle_id,
+                    type(exc).__name__,
+                    attempt,
+                    delay,
+                )
+                await anyio.sleep(delay)
+
+    def _note_rate_limit(self, vehicle_id: str, exc: RateLimitError, attempt: int) -> float:
+        """Close the right gate for a 429; return how long it stays closed."""
+        wait = exc.retry_after
+        if wait is None:
+            # Smartcar documents no Retry-After for the application limit: back off.
+            wait = self._retry.backoff(attempt + 1)
+            exc.retry_after = wait
+        scope = None if exc.code == "SMARTCAR_API" else vehicle_id
+        self._gates.block(scope, wait, exc)
+        logger.warning(
+            "rate limited (%s) %s: waiting %.1fs",
+            exc.code,
+            "application-wide" if scope is None else f"vehicle {vehicle_id}",
+            wait,
+        )
+        return wait
 
     def _report(
         self,
@@ -279,6 +439,7 @@ class Client:
     ) -> None:
         latency = time.perf_counter() - started
         if error is not None:
+            self._counters.failed_requests += 1
             logger.debug("%s %s -> %s (%s) in %.3fs", method, path, status, error, latency)
         if self._hooks.on_response:
             self._hooks.response_received(
@@ -287,16 +448,11 @@ class Client:
 
     async def _execute_reads(self, key: QueueKey, paths: tuple[str, ...]) -> Answer:
         """The coalescer's executor: a plain GET for one path, a batch POST for more."""
-        token = _token_of(key)
         params = {"flags": key.flags} if key.flags else None
         if len(paths) == 1:
             self._counters.single_gets += 1
             resp = await self._send(
-                "GET",
-                key.vehicle_id,
-                paths[0],
-                headers=self._headers(token, key.unit_system),
-                params=params,
+                "GET", key, paths[0], params=params, unit_system=key.unit_system, retry=True
             )
             return Answer(
                 {paths[0]: RawItem(resp.status, resp.body, resp.headers)}, resp.request_id
@@ -306,31 +462,39 @@ class Client:
         logger.debug("batch for vehicle %s: %s", key.vehicle_id, ", ".join(paths))
         resp = await self._send(
             "POST",
-            key.vehicle_id,
+            key,
             "/batch",
-            headers=self._headers(token, key.unit_system),
             params=params,
             json_body=batch_body(paths),
+            unit_system=key.unit_system,
+            retry=True,
+            cost=len(paths),
         )
         return parse_batch_envelope(resp.body, resp.request_id)
 
     async def _read(self, key: QueueKey, path: str, model: type[T]) -> T:
         if self._state is _State.CLOSED:
             raise ClientClosedError("The client is closed")
-        return await self._coalescer.read(key, path, model)
+        deadline = key.options.deadline
+        if deadline is None:
+            return await self._coalescer.read(key, path, model)
+        try:
+            with anyio.fail_after(deadline):
+                return await self._coalescer.read(key, path, model)
+        except TimeoutError:
+            raise APITimeoutError(f"No answer within the call deadline of {deadline}s") from None
 
     async def _direct(
         self,
         method: str,
-        vehicle_id: str | None,
+        key: QueueKey,
         path: str,
         *,
-        token: str,
         unit_system: str | None,
-        flags: str | None,
         params: Mapping[str, str] | None = None,
         json_body: Any = None,
         write: bool,
+        auth: object = None,
     ) -> RawResponse:
         """A request that bypasses the coalescer (writes, paged or filtered reads)."""
         if self._state is _State.CLOSED:
@@ -340,29 +504,43 @@ class Client:
         else:
             self._counters.logical_reads += 1
             self._counters.single_gets += 1
+        error = self._gates.fail_fast_error(key.vehicle_id, self._retry.max_retry_after)
+        if error is not None:
+            raise error
         query = dict(params or {})
-        if flags:
-            query["flags"] = flags
+        if key.flags:
+            query["flags"] = key.flags
         marker: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._direct_inflight.add(marker)
+        deadline = key.options.deadline
         try:
-            return await self._send(
-                method,
-                vehicle_id,
-                path,
-                headers=self._headers(token, unit_system),
-                params=query or None,
-                json_body=json_body,
-            )
+            with anyio.fail_after(deadline):
+                return await self._send(
+                    method,
+                    key,
+                    path,
+                    params=query or None,
+                    json_body=json_body,
+                    unit_system=unit_system,
+                    retry=not write,
+                    auth=auth,
+                )
+        except TimeoutError:
+            raise APITimeoutError(f"No answer within the call deadline of {deadline}s") from None
         finally:
             marker.set_result(None)
             self._direct_inflight.discard(marker)
 
 
-def _token_of(key: QueueKey) -> str:
-    auth = key.auth
-    assert isinstance(auth, str)
+def _source(auth: object) -> TokenSource:
+    assert isinstance(auth, TokenSource)
     return auth
+
+
+def _seconds(name: str, value: float) -> float:
+    checked = check_seconds(name, value, allow_none=False)
+    assert checked is not None
+    return checked
 
 
 def _check_origin(origin: str) -> str:
@@ -372,18 +550,6 @@ def _check_origin(origin: str) -> str:
     if parts.query or parts.fragment:
         raise ValueError("api_origin must not carry a query or fragment")
     return origin.rstrip("/")
-
-
-def _check_seconds(name: str, value: float | None, *, allow_none: bool = False) -> float | None:
-    if value is None:
-        if allow_none:
-            return None
-        raise TypeError(f"{name} must be a number of seconds")
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError(f"{name} must be a number of seconds, got {type(value).__name__}")
-    if not math.isfinite(value) or value < 0:
-        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
-    return float(value)
 
 
 def _check_positive_int(name: str, value: int) -> None:

@@ -40,13 +40,23 @@ from typing import Any, Protocol, TypeVar
 import attrs
 
 from ._converter import structure
-from ._exceptions import ClientClosedError, InvalidResponseError, SmartcarError, error_from_response
+from ._exceptions import (
+    ClientClosedError,
+    InvalidResponseError,
+    RateLimitError,
+    SmartcarError,
+    error_from_response,
+)
+from ._gates import Gates
 from ._models import Meta
 from ._observability import BatchFlushed, Counters, Hooks
+from ._options import CallOptions
+from ._retry import RetryConfig
 
 __all__ = ["Answer", "Coalescer", "Executor", "QueueKey", "RawItem"]
 
 T = TypeVar("T")
+DEFAULT_OPTIONS = CallOptions(timeout=310.0, max_retries=2, deadline=None)
 logger = logging.getLogger("smartcar_async")
 
 
@@ -57,14 +67,22 @@ class QueueKey:
     batch) but never of the repr.
     """
 
-    __slots__ = ("_hash", "auth", "flags", "unit_system", "vehicle_id")
+    __slots__ = ("_hash", "auth", "flags", "options", "unit_system", "vehicle_id")
 
-    def __init__(self, vehicle_id: str, auth: object, unit_system: str, flags: str | None) -> None:
+    def __init__(
+        self,
+        vehicle_id: str,
+        auth: object,
+        unit_system: str,
+        flags: str | None,
+        options: CallOptions = DEFAULT_OPTIONS,
+    ) -> None:
         self.vehicle_id = vehicle_id
         self.auth = auth
         self.unit_system = unit_system
         self.flags = flags
-        self._hash = hash((vehicle_id, auth, unit_system, flags))
+        self.options = options
+        self._hash = hash((vehicle_id, auth, unit_system, flags, options))
 
     def __hash__(self) -> int:
         return self._hash
@@ -78,6 +96,7 @@ class QueueKey:
             and self.auth == other.auth
             and self.unit_system == other.unit_system
             and self.flags == other.flags
+            and self.options == other.options
         )
 
     def __repr__(self) -> str:
@@ -113,13 +132,15 @@ class Executor(Protocol):
 class _Slot:
     """The callers waiting for one path of one queue; each owns its future."""
 
-    __slots__ = ("flight", "path", "queue", "waiters")
+    __slots__ = ("attempts", "flight", "path", "queue", "waiters")
 
     def __init__(self, queue: _Queue, path: str) -> None:
         self.queue = queue
         self.path = path
         self.waiters: dict[asyncio.Future[Any], type[Any]] = {}
         self.flight: _Flight | None = None
+        # Retries already spent on this path after per-item 429s.
+        self.attempts = 0
 
 
 class _Flight:
@@ -164,6 +185,8 @@ class Coalescer:
         join_inflight: bool,
         counters: Counters,
         hooks: Hooks,
+        gates: Gates | None = None,
+        retry: RetryConfig | None = None,
     ) -> None:
         self._execute = executor
         self._window = window
@@ -172,6 +195,8 @@ class Coalescer:
         self._join_inflight = join_inflight
         self._counters = counters
         self._hooks = hooks
+        self._gates = gates if gates is not None else Gates()
+        self._retry = retry if retry is not None else RetryConfig()
         self._queues: dict[QueueKey, _Queue] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
@@ -182,6 +207,10 @@ class Coalescer:
         """Queue one read and wait for its own result."""
         if self._closed:
             raise ClientClosedError("The client is closed")
+        # A vehicle rate-limited for longer than we would wait costs no API call.
+        gated = self._gates.fail_fast_error(key.vehicle_id, self._retry.max_retry_after)
+        if gated is not None:
+            raise gated
         fut: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         slot = self._enqueue(key, path, model, fut)
         try:
@@ -227,7 +256,14 @@ class Coalescer:
 
     def _leave(self, slot: _Slot, fut: asyncio.Future[Any]) -> None:
         """A caller gave up (cancelled): forget its future, and what nobody needs any more."""
-        if slot.waiters.pop(fut, None) is None or slot.waiters:
+        if slot.waiters.pop(fut, None) is None:
+            # A rate-limited path requeued into a newer pending slot took its
+            # waiters along: look for the future there.
+            moved = slot.queue.pending.get(slot.path)
+            if moved is None or moved is slot or moved.waiters.pop(fut, None) is None:
+                return
+            slot = moved
+        if slot.waiters:
             return
         queue = slot.queue
         flight = slot.flight
@@ -349,12 +385,46 @@ class Coalescer:
             elif 200 <= item.code < 300:
                 self._deliver(slot, item, answer.request_id)
             else:
-                self._fail_slot(
-                    slot,
-                    error_from_response(
-                        item.code, item.body, item.headers, request_id=answer.request_id
-                    ),
+                error = error_from_response(
+                    item.code, item.body, item.headers, request_id=answer.request_id
                 )
+                if isinstance(error, RateLimitError) and self._requeue(slot, error):
+                    continue
+                self._fail_slot(slot, error)
+
+    def _requeue(self, slot: _Slot, error: RateLimitError) -> bool:
+        """A per-item 429: gate the vehicle and queue the path again behind the gate.
+
+        Only that path's callers wait; the batch's other paths were delivered.
+        Returns False when the wait is too long or the retries are spent.
+        """
+        queue = slot.queue
+        self._counters.rate_limited += 1
+        wait = error.retry_after
+        if wait is None:
+            wait = self._retry.backoff(slot.attempts + 1)
+            error.retry_after = wait
+        self._gates.block(
+            None if error.code == "SMARTCAR_API" else queue.key.vehicle_id, wait, error
+        )
+        if (
+            self._closed
+            or wait > self._retry.max_retry_after
+            or slot.attempts >= queue.key.options.max_retries
+        ):
+            return False
+        self._counters.retries += 1
+        slot.attempts += 1
+        slot.flight = None
+        waiting = queue.pending.get(slot.path)
+        if waiting is None:
+            queue.pending[slot.path] = slot
+        else:
+            # New callers queued this path meanwhile: one slot serves them all.
+            waiting.waiters.update(slot.waiters)
+            waiting.attempts = max(waiting.attempts, slot.attempts)
+            slot.waiters.clear()
+        return True
 
     def _deliver(self, slot: _Slot, item: RawItem, request_id: str | None) -> None:
         meta = Meta.from_headers(item.headers)

@@ -70,7 +70,11 @@ class ClientStats:
     ``logical_reads`` are read calls made by users; ``http_requests`` the
     requests that went over the wire (reads and writes); ``sub_requests`` the
     paths sent inside batches; ``dedupe_hits`` the reads that joined another
-    caller's pending or in-flight path instead of adding their own.
+    caller's pending or in-flight path instead of adding their own;
+    ``errors`` the paths that failed (each shared path counted once);
+    ``failed_requests`` the HTTP exchanges that ended in an error;
+    ``retries`` the attempts repeated by the retry policy; ``rate_limited``
+    the 429s received (whole requests and batch items).
     """
 
     logical_reads: int = 0
@@ -82,6 +86,9 @@ class ClientStats:
     dedupe_hits: int = 0
     inflight_joins: int = 0
     errors: int = 0
+    failed_requests: int = 0
+    retries: int = 0
+    rate_limited: int = 0
 
     @property
     def coalescing_ratio(self) -> float:
@@ -97,9 +104,12 @@ class Counters:
         "batches",
         "dedupe_hits",
         "errors",
+        "failed_requests",
         "http_requests",
         "inflight_joins",
         "logical_reads",
+        "rate_limited",
+        "retries",
         "single_gets",
         "sub_requests",
         "writes",
@@ -115,6 +125,9 @@ class Counters:
         self.dedupe_hits = 0
         self.inflight_joins = 0
         self.errors = 0
+        self.failed_requests = 0
+        self.retries = 0
+        self.rate_limited = 0
 
     def snapshot(self) -> ClientStats:
         return ClientStats(**{name: getattr(self, name) for name in self.__slots__})

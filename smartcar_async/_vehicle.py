@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote
 
@@ -15,6 +15,8 @@ from ._coalescer import QueueKey
 from ._converter import structure
 from ._endpoints import model_for_path, normalize_path
 from ._exceptions import SmartcarError
+from ._options import NOT_GIVEN, CallOptions, NotGiven
+from ._tokens import TokenSource, as_token_source
 from ._validate import (
     check_charge_limit,
     check_coordinates,
@@ -46,23 +48,77 @@ class Vehicle:
     Get one from :meth:`Client.vehicle`. Added in 0.1.0.
     """
 
-    __slots__ = ("_client", "_flags", "_key", "unit_system", "vehicle_id")
+    __slots__ = ("_client", "_key")
 
     def __init__(
         self,
         client: Client,
         vehicle_id: str,
         *,
-        access_token: str,
+        access_token: str | TokenSource | Callable[[], Awaitable[str]],
         unit_system: str = "metric",
         flags: Mapping[str, str | bool | int | float] | None = None,
+        options: CallOptions,
     ) -> None:
         self._client = client
-        self.vehicle_id = check_vehicle_id(vehicle_id)
-        token = check_token(access_token)
-        self.unit_system = check_unit_system(unit_system)
-        self._flags = format_flags(flags)
-        self._key = QueueKey(self.vehicle_id, token, self.unit_system, self._flags)
+        auth: object
+        if isinstance(access_token, str):
+            auth = check_token(access_token)
+        else:
+            auth = as_token_source(access_token)
+            if auth is None:
+                raise TypeError(
+                    "access_token must be a str, a TokenSource or an async callable returning"
+                    f" a str, got {type(access_token).__name__}"
+                )
+        self._key = QueueKey(
+            check_vehicle_id(vehicle_id),
+            auth,
+            check_unit_system(unit_system),
+            format_flags(flags),
+            options,
+        )
+
+    @classmethod
+    def _from_key(cls, client: Client, key: QueueKey) -> Vehicle:
+        twin = cls.__new__(cls)
+        twin._client = client
+        twin._key = key
+        return twin
+
+    @property
+    def vehicle_id(self) -> str:
+        return self._key.vehicle_id
+
+    @property
+    def unit_system(self) -> str:
+        return self._key.unit_system
+
+    @property
+    def options(self) -> CallOptions:
+        """The timeout, retries and deadline this handle's calls use."""
+        return self._key.options
+
+    def with_options(
+        self,
+        *,
+        timeout: float | NotGiven | None = NOT_GIVEN,
+        max_retries: int | NotGiven = NOT_GIVEN,
+        deadline: float | NotGiven | None = NOT_GIVEN,
+    ) -> Vehicle:
+        """A copy of this handle with other per-call options (the client's are the default).
+
+        ``car.with_options(deadline=30, max_retries=0).odometer()``. Reads of
+        handles with different options never share a batch, so one batch
+        always has one retry policy.
+        """
+        options = self._key.options.replace(
+            timeout=timeout, max_retries=max_retries, deadline=deadline
+        )
+        key = self._key
+        return Vehicle._from_key(
+            self._client, QueueKey(key.vehicle_id, key.auth, key.unit_system, key.flags, options)
+        )
 
     def __repr__(self) -> str:
         return f"<Vehicle {self.vehicle_id!r} unit_system={self.unit_system!r}>"
@@ -230,13 +286,7 @@ class Vehicle:
         token = check_token(amt, "amt")
         path = "/webhooks/" + _segment("webhook_id", webhook_id)
         resp = await self._client._direct(
-            "DELETE",
-            self.vehicle_id,
-            path,
-            token=token,
-            unit_system=None,
-            flags=self._flags,
-            write=True,
+            "DELETE", self._key, path, unit_system=None, write=True, auth=token
         )
         return structure(m.Status, resp.body, m.Meta.from_headers(resp.headers))
 
@@ -259,11 +309,9 @@ class Vehicle:
             return await self._client._read(self._key, clean, m.Response)
         resp = await self._client._direct(
             verb,
-            self.vehicle_id,
+            self._key,
             clean,
-            token=_token(self._key),
             unit_system=self.unit_system,
-            flags=self._flags,
             params=params,
             json_body=body,
             write=verb != "GET",
@@ -274,35 +322,15 @@ class Vehicle:
 
     async def _get(self, path: str, model: type[T], params: Mapping[str, str]) -> T:
         resp = await self._client._direct(
-            "GET",
-            self.vehicle_id,
-            path,
-            token=_token(self._key),
-            unit_system=self.unit_system,
-            flags=self._flags,
-            params=params,
-            write=False,
+            "GET", self._key, path, unit_system=self.unit_system, params=params, write=False
         )
         return structure(model, resp.body, m.Meta.from_headers(resp.headers))
 
     async def _write(self, method: str, path: str, body: Any, model: type[T]) -> T:
         resp = await self._client._direct(
-            method,
-            self.vehicle_id,
-            path,
-            token=_token(self._key),
-            unit_system=None,
-            flags=self._flags,
-            json_body=body,
-            write=True,
+            method, self._key, path, unit_system=None, json_body=body, write=True
         )
         return structure(model, resp.body, m.Meta.from_headers(resp.headers))
-
-
-def _token(key: QueueKey) -> str:
-    auth = key.auth
-    assert isinstance(auth, str)
-    return auth
 
 
 def _segment(name: str, value: object) -> str:

@@ -1,0 +1,136 @@
+"""Rate-limit gates and pacing: when a vehicle (or the whole application) may be called again.
+
+A 429 closes a gate until its Retry-After has passed: for one vehicle
+(RATE_LIMIT:VEHICLE) or for every vehicle (RATE_LIMIT:SMARTCAR_API). Callers
+that can afford the wait sleep it out; callers that cannot fail at once with
+the same error, so a throttled vehicle costs no API calls. Optional pacing
+(a minimum interval per vehicle, an application token bucket) keeps a worker
+from tripping the limits in the first place. Nothing here polls: every wait
+is one sleep of a computed length.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+
+import anyio
+
+from ._exceptions import RateLimitError
+
+__all__ = ["Gates", "TokenBucket"]
+
+# Expired entries are swept once the maps grow past this, so memory follows
+# the number of vehicles throttled right now, not every vehicle ever seen.
+_SWEEP_AT = 1024
+
+
+class Gates:
+    """Per-vehicle and application-wide "not before" times, with the error that set them."""
+
+    def __init__(self, *, min_vehicle_interval: float = 0.0) -> None:
+        self._blocked: dict[str, tuple[float, RateLimitError]] = {}
+        self._app: tuple[float, RateLimitError] | None = None
+        self._min_interval = min_vehicle_interval
+        self._next_allowed: dict[str, float] = {}
+
+    def block(self, vehicle_id: str | None, seconds: float, error: RateLimitError) -> None:
+        """Close the gate of one vehicle (or of the application when ``vehicle_id`` is None)."""
+        until = time.monotonic() + max(0.0, seconds)
+        if vehicle_id is None:
+            if self._app is None or self._app[0] < until:
+                self._app = (until, error)
+            return
+        current = self._blocked.get(vehicle_id)
+        if current is None or current[0] < until:
+            self._blocked[vehicle_id] = (until, error)
+            if len(self._blocked) > _SWEEP_AT:
+                self._sweep()
+
+    def blocked_for(self, vehicle_id: str) -> tuple[float, RateLimitError | None]:
+        """Seconds until a request for this vehicle may go out, and the error behind a 429 gate."""
+        now = time.monotonic()
+        wait, error = 0.0, None
+        if self._app is not None:
+            if self._app[0] > now:
+                wait, error = self._app[0] - now, self._app[1]
+            else:
+                self._app = None
+        entry = self._blocked.get(vehicle_id)
+        if entry is not None:
+            if entry[0] > now:
+                if entry[0] - now > wait:
+                    wait, error = entry[0] - now, entry[1]
+            else:
+                del self._blocked[vehicle_id]
+        if self._min_interval:
+            pace = self._next_allowed.get(vehicle_id, 0.0) - now
+            if pace > wait:
+                wait = pace
+        return wait, error
+
+    def fail_fast_error(self, vehicle_id: str, max_wait: float) -> RateLimitError | None:
+        """The error to raise now if this vehicle is gated for longer than ``max_wait``."""
+        wait, error = self.blocked_for(vehicle_id)
+        if error is None or wait <= max_wait:
+            return None
+        twin = copy.copy(error)
+        twin.retry_after = math.ceil(wait * 1000) / 1000
+        return twin
+
+    async def wait(self, vehicle_id: str, max_wait: float) -> None:
+        """Sleep until the vehicle's gates open, or raise if that is more than ``max_wait``."""
+        while True:
+            wait, error = self.blocked_for(vehicle_id)
+            if wait <= 0:
+                break
+            if error is not None and wait > max_wait:
+                twin = copy.copy(error)
+                twin.retry_after = math.ceil(wait * 1000) / 1000
+                raise twin
+            await anyio.sleep(wait)
+        if self._min_interval:
+            self._next_allowed[vehicle_id] = time.monotonic() + self._min_interval
+            if len(self._next_allowed) > _SWEEP_AT:
+                self._sweep()
+
+    def _sweep(self) -> None:
+        now = time.monotonic()
+        self._blocked = {k: v for k, v in self._blocked.items() if v[0] > now}
+        self._next_allowed = {k: v for k, v in self._next_allowed.items() if v > now}
+
+
+class TokenBucket:
+    """Smartcar's application bucket, mirrored client-side: ``capacity`` requests,
+    refilled at ``refill_per_minute``. Each batch path costs one token, as
+    Smartcar counts it. Waiters sleep exactly until enough tokens are back."""
+
+    def __init__(self, capacity: int, refill_per_minute: float) -> None:
+        if capacity < 1 or refill_per_minute <= 0:
+            raise ValueError("the request budget needs capacity >= 1 and a positive refill rate")
+        self.capacity = capacity
+        self._rate = refill_per_minute / 60.0
+        self._tokens = float(capacity)
+        self._updated = time.monotonic()
+
+    def _refill(self) -> None:
+        now = time.monotonic()
+        self._tokens = min(self.capacity, self._tokens + (now - self._updated) * self._rate)
+        self._updated = now
+
+    @property
+    def available(self) -> float:
+        self._refill()
+        return self._tokens
+
+    async def acquire(self, cost: int) -> None:
+        # A batch larger than the bucket can never be paid in full; charge the
+        # whole bucket instead of waiting forever.
+        need = float(min(cost, self.capacity))
+        while True:
+            self._refill()
+            if self._tokens >= need:
+                self._tokens -= need
+                return
+            await anyio.sleep((need - self._tokens) / self._rate)

@@ -1,0 +1,102 @@
+"""Per-call options: timeouts, retries and deadlines that a Vehicle handle carries.
+
+Options are part of a queue's identity, so reads that share a batch always
+share one retry policy and one timeout: the policy is applied once per batch.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from typing import Final, Literal
+
+import attrs
+
+__all__ = ["NOT_GIVEN", "CallOptions", "NotGiven", "RequestBudget"]
+
+
+class NotGiven(enum.Enum):
+    """Tells "use the client's default" apart from ``None`` ("no limit")."""
+
+    NOT_GIVEN = "NOT_GIVEN"
+
+    def __repr__(self) -> str:
+        return "NOT_GIVEN"
+
+
+NOT_GIVEN: Final = NotGiven.NOT_GIVEN
+NotGivenType = Literal[NotGiven.NOT_GIVEN]
+
+
+def check_seconds(name: str, value: object, *, allow_none: bool) -> float | None:
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{name} must be a number of seconds, got {type(value).__name__}")
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+    return float(value)
+
+
+def check_retries(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"max_retries must be an int, got {type(value).__name__}")
+    if value < 0:
+        raise ValueError(f"max_retries must be >= 0, got {value}")
+    return value
+
+
+@attrs.frozen
+class CallOptions:
+    """Resolved options of one Vehicle handle.
+
+    ``timeout`` bounds one HTTP attempt; ``deadline`` bounds a whole call
+    (queueing, retries and backoff included); ``None`` disables either.
+    """
+
+    timeout: float | None
+    max_retries: int
+    deadline: float | None
+
+    def replace(
+        self,
+        *,
+        timeout: float | NotGiven | None = NOT_GIVEN,
+        max_retries: int | NotGiven = NOT_GIVEN,
+        deadline: float | NotGiven | None = NOT_GIVEN,
+    ) -> CallOptions:
+        return CallOptions(
+            timeout=self.timeout
+            if isinstance(timeout, NotGiven)
+            else check_seconds("timeout", timeout, allow_none=True),
+            max_retries=self.max_retries
+            if isinstance(max_retries, NotGiven)
+            else check_retries(max_retries),
+            deadline=self.deadline
+            if isinstance(deadline, NotGiven)
+            else check_seconds("deadline", deadline, allow_none=True),
+        )
+
+
+@attrs.frozen
+class RequestBudget:
+    """Client-side pacing that mirrors Smartcar's application bucket.
+
+    The defaults are Smartcar's documented ones: 120 requests, refilling at 2
+    per minute. Each path of a batch counts as one request, as Smartcar counts
+    it. Pass ``Client(request_budget=RequestBudget())`` to turn it on.
+
+    Added in 0.1.0.
+    """
+
+    capacity: int = 120
+    refill_per_minute: float = 2.0
+
+    def __attrs_post_init__(self) -> None:
+        if isinstance(self.capacity, bool) or not isinstance(self.capacity, int):
+            raise TypeError("capacity must be an int")
+        if self.capacity < 1:
+            raise ValueError("capacity must be >= 1")
+        rate = self.refill_per_minute
+        if isinstance(rate, bool) or not isinstance(rate, int | float) or not rate > 0:
+            raise ValueError("refill_per_minute must be a number > 0")
