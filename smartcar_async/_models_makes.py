@@ -264,7 +264,8 @@ class BmwChargeRecord:
 
     charge_start: datetime | None = None
     charge_end: datetime | None = None
-    location: str | None = None
+    # Undocumented shape (an address or coordinates): kept as the raw JSON value.
+    location: Any = None
     energy: float | None = None
     is_public: bool | None = None
     start_percent_remaining: float | None = None

@@ -15,6 +15,7 @@ from ._coalescer import QueueKey
 from ._converter import structure
 from ._endpoints import model_for_path, normalize_path
 from ._exceptions import SmartcarError
+from ._makes import Audi, Bmw, Cadillac, Chevrolet, Ford, Nissan, Tesla
 from ._options import NOT_GIVEN, CallOptions, NotGiven
 from ._tokens import TokenSource, as_token_source
 from ._validate import (
@@ -122,6 +123,43 @@ class Vehicle:
 
     def __repr__(self) -> str:
         return f"<Vehicle {self.vehicle_id!r} unit_system={self.unit_system!r}>"
+
+    # ------------------------------------------------------- per-make groups
+
+    @property
+    def tesla(self) -> Tesla:
+        """Tesla-only endpoints: ``await car.tesla.compass()``."""
+        return Tesla(self)
+
+    @property
+    def nissan(self) -> Nissan:
+        """Nissan-only endpoints (charge schedules)."""
+        return Nissan(self)
+
+    @property
+    def ford(self) -> Ford:
+        """Ford and Lincoln endpoints (charge schedule by location)."""
+        return Ford(self)
+
+    @property
+    def bmw(self) -> Bmw:
+        """BMW and MINI endpoints (charge records)."""
+        return Bmw(self)
+
+    @property
+    def audi(self) -> Audi:
+        """Audi endpoints (charge)."""
+        return Audi(self)
+
+    @property
+    def chevrolet(self) -> Chevrolet:
+        """Chevrolet endpoints (charge completion, voltmeter)."""
+        return Chevrolet(self)
+
+    @property
+    def cadillac(self) -> Cadillac:
+        """Cadillac endpoints (charge completion, voltmeter)."""
+        return Cadillac(self)
 
     # ---------------------------------------------------------------- reads
 

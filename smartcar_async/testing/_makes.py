@@ -149,11 +149,15 @@ def _tesla_attributes(ctx: Ctx) -> dict[str, Any]:
     latitude, longitude = v.location
     home_lat, home_lon = v.home
     return {
-        "driveUnit": rng.choice(("RWD", "AWD", "PERFORMANCE")),
+        # Nested objects, as in Smartcar's documented example of this endpoint.
+        "driveUnit": {"front": rng.choice(("PM216MOSFET", "NoneOrSmall")), "rear": "PM216MOSFET"},
         "firmwareVersion": f"{v.year + 1}.{rng.randint(2, 44)}.{rng.randint(1, 9)}",
         "trimBadging": rng.choice(("50", "74", "74d", "P74d", "90d", "100d")),
-        "sentryMode": v.is_locked,
-        "wheel": rng.choice(("Pinwheel18", "Stiletto19", "Apollo19", "Induction20")),
+        "sentryMode": {"available": True, "enabled": v.is_locked},
+        "wheel": {
+            "style": rng.choice(("Pinwheel", "Stiletto", "Apollo", "Induction")),
+            "diameter": rng.choice((457.2, 482.6, 508.0)),
+        },
         "atHome": abs(latitude - home_lat) < 0.002 and abs(longitude - home_lon) < 0.002,
     }
 
