@@ -5,6 +5,20 @@ Start with :class:`Client`; test against :mod:`smartcar_async.testing`.
 
 from __future__ import annotations
 
+from ._account import (
+    delete_connections,
+    get_compatibility,
+    get_compatibility_matrix,
+    get_connections,
+    get_user,
+    get_vehicles,
+    iter_connections,
+    iter_permissions,
+    iter_vehicles,
+)
+from ._auth import (
+    AuthClient,
+)
 from ._batch import (
     BatchResponse,
 )
@@ -31,6 +45,15 @@ from ._exceptions import (
     UpstreamError,
     ValidationError,
     VehicleStateError,
+)
+from ._makes import (
+    Audi,
+    Bmw,
+    Cadillac,
+    Chevrolet,
+    Ford,
+    Nissan,
+    Tesla,
 )
 from ._models import (
     Action,
@@ -81,6 +104,33 @@ from ._models_account import (
     WebhookChallenge,
     WebhookPayload,
 )
+from ._models_makes import (
+    BmwChargeRecord,
+    BmwChargeRecords,
+    CabinClimate,
+    ChargeAmmeter,
+    ChargeCompletion,
+    ChargeScheduleTime,
+    ChargeVoltmeter,
+    ChargeWattmeter,
+    Compass,
+    Coordinates,
+    FordChargeScheduleByLocation,
+    FordChargeWindow,
+    FordChargingLocation,
+    FordChargingSchedules,
+    NissanChargeSchedule,
+    NissanChargeScheduleEntry,
+    Speedometer,
+    TeslaAttributes,
+    TeslaBattery,
+    TeslaChargeSchedule,
+    TeslaDriveUnit,
+    TeslaSentryMode,
+    TeslaStyle,
+    TeslaWheel,
+    Thermometer,
+)
 from ._observability import (
     BatchFlushed,
     BatchHook,
@@ -88,21 +138,40 @@ from ._observability import (
     ResponseHook,
     ResponseReceived,
 )
-from ._options import NOT_GIVEN, CallOptions, NotGiven, RequestBudget
-from ._tokens import CallableTokenSource, RefreshingTokenSource, TokenSource
+from ._options import (
+    NOT_GIVEN,
+    CallOptions,
+    NotGiven,
+    RequestBudget,
+)
+from ._tokens import (
+    CallableTokenSource,
+    RefreshingTokenSource,
+    TokenSource,
+)
 from ._vehicle import (
     Vehicle,
 )
 from ._version import __version__
+from ._webhooks import (
+    SIGNATURE_HEADER,
+    challenge_response,
+    hash_challenge,
+    parse_webhook,
+    verify_payload,
+)
 
 __all__ = [
     "NOT_GIVEN",
+    "SIGNATURE_HEADER",
     "APIConnectionError",
     "APIError",
     "APITimeoutError",
     "Access",
     "Action",
     "Attributes",
+    "Audi",
+    "AuthClient",
     "AuthenticationError",
     "AvailableCapacity",
     "BatchFlushed",
@@ -111,14 +180,26 @@ __all__ = [
     "Battery",
     "BatteryCapacity",
     "BillingError",
+    "Bmw",
+    "BmwChargeRecord",
+    "BmwChargeRecords",
+    "CabinClimate",
+    "Cadillac",
     "CallOptions",
     "CallableTokenSource",
     "Capability",
     "Charge",
+    "ChargeAmmeter",
+    "ChargeCompletion",
     "ChargeLimit",
+    "ChargeScheduleTime",
+    "ChargeVoltmeter",
+    "ChargeWattmeter",
+    "Chevrolet",
     "Client",
     "ClientClosedError",
     "ClientStats",
+    "Compass",
     "Compatibility",
     "CompatibilityError",
     "CompatibilityMatrix",
@@ -126,17 +207,26 @@ __all__ = [
     "ConnectedServicesAccountError",
     "Connection",
     "Connections",
+    "Coordinates",
     "DeleteConnections",
     "DiagnosticSystem",
     "DiagnosticSystemStatus",
     "DiagnosticTroubleCode",
     "DiagnosticTroubleCodes",
     "EngineOil",
+    "Ford",
+    "FordChargeScheduleByLocation",
+    "FordChargeWindow",
+    "FordChargingLocation",
+    "FordChargingSchedules",
     "Fuel",
     "InvalidResponseError",
     "Location",
     "LockStatus",
     "Meta",
+    "Nissan",
+    "NissanChargeSchedule",
+    "NissanChargeScheduleEntry",
     "NominalCapacity",
     "NominalCapacityValue",
     "NotGiven",
@@ -161,8 +251,18 @@ __all__ = [
     "ServiceRecord",
     "ServiceTask",
     "SmartcarError",
+    "Speedometer",
     "Status",
     "Subscribe",
+    "Tesla",
+    "TeslaAttributes",
+    "TeslaBattery",
+    "TeslaChargeSchedule",
+    "TeslaDriveUnit",
+    "TeslaSentryMode",
+    "TeslaStyle",
+    "TeslaWheel",
+    "Thermometer",
     "TirePressure",
     "TokenSource",
     "TransportError",
@@ -176,11 +276,26 @@ __all__ = [
     "WebhookChallenge",
     "WebhookPayload",
     "__version__",
+    "challenge_response",
+    "delete_connections",
+    "get_compatibility",
+    "get_compatibility_matrix",
+    "get_connections",
+    "get_user",
+    "get_vehicles",
+    "hash_challenge",
+    "iter_connections",
+    "iter_permissions",
+    "iter_vehicles",
+    "parse_webhook",
+    "verify_payload",
 ]
 
 # Tracebacks and reprs say smartcar_async.Client, not smartcar_async._client.Client.
 for _name in __all__:
     _obj = globals()[_name]
-    if isinstance(_obj, type) and _obj.__module__.startswith("smartcar_async._"):
+    if getattr(_obj, "__module__", "").startswith("smartcar_async._") and (
+        isinstance(_obj, type) or callable(_obj)
+    ):
         _obj.__module__ = __name__
 del _name, _obj

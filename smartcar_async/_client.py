@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import enum
-import os
 import platform
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self, TypeVar
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import aiohttp
 import anyio
@@ -35,6 +34,8 @@ from ._observability import (
     logger,
 )
 from ._options import CallOptions, RequestBudget, check_retries, check_seconds
+from ._origins import DEFAULT_API_ORIGIN
+from ._origins import api_origin as resolve_api_origin
 from ._retry import RetryConfig, is_transient
 from ._tokens import TokenSource
 from ._transport import RawResponse, Transport
@@ -47,7 +48,6 @@ __all__ = ["API_VERSION", "DEFAULT_API_ORIGIN", "Client"]
 
 T = TypeVar("T")
 
-DEFAULT_API_ORIGIN = "https://api.smartcar.com"
 API_VERSION = "2.0"
 #: Smartcar documents answers of up to 300 s; the official SDKs wait 310 s.
 DEFAULT_TIMEOUT = 310.0
@@ -137,9 +137,7 @@ class Client:
         on_batch: Sequence[BatchHook] = (),
         on_response: Sequence[ResponseHook] = (),
     ) -> None:
-        self._origin = _check_origin(
-            api_origin or os.environ.get("SMARTCAR_API_ORIGIN") or DEFAULT_API_ORIGIN
-        )
+        self._origin = resolve_api_origin(api_origin)
         self._options = CallOptions(
             timeout=check_seconds("timeout", timeout, allow_none=True),
             max_retries=check_retries(max_retries),
@@ -541,15 +539,6 @@ def _seconds(name: str, value: float) -> float:
     checked = check_seconds(name, value, allow_none=False)
     assert checked is not None
     return checked
-
-
-def _check_origin(origin: str) -> str:
-    parts = urlsplit(origin)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValueError(f"api_origin must be an http(s) origin, got {origin!r}")
-    if parts.query or parts.fragment:
-        raise ValueError("api_origin must not carry a query or fragment")
-    return origin.rstrip("/")
 
 
 def _check_positive_int(name: str, value: int) -> None:

@@ -13,6 +13,7 @@ import json
 import time
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlencode
 
 import aiohttp
 import attrs
@@ -98,15 +99,25 @@ class Transport:
         headers: Mapping[str, str],
         params: Mapping[str, str] | None = None,
         json_body: Any = None,
+        form: Mapping[str, str] | None = None,
         timeout: float | None,
     ) -> RawResponse:
-        """Send one request; return the parsed 2xx answer or raise a SmartcarError."""
+        """Send one request; return the parsed 2xx answer or raise a SmartcarError.
+
+        *json_body* is sent as JSON, *form* as ``application/x-www-form-urlencoded``
+        (the OAuth token endpoint); at most one of them may be given.
+        """
+        if json_body is not None and form is not None:
+            raise ValueError("pass json_body or form, not both")
         started = time.perf_counter()
         data: bytes | None = None
         send_headers = dict(headers)
         if json_body is not None:
             data = json.dumps(json_body, separators=(",", ":")).encode()
             send_headers["Content-Type"] = "application/json"
+        elif form is not None:
+            data = urlencode(form).encode()
+            send_headers["Content-Type"] = "application/x-www-form-urlencoded"
         try:
             async with self._session.request(
                 method,

@@ -1,0 +1,93 @@
+"""Where each Smartcar service lives, resolved the way the official Python SDK does.
+
+Each resolver takes an explicit override first, then the SDK's environment
+variable (read at call time, so a test's ``monkeypatch.setenv`` works), then
+the public default:
+
+=============  ================================  ================================
+service        environment variable              default
+=============  ================================  ================================
+API            ``SMARTCAR_API_ORIGIN``           https://api.smartcar.com
+OAuth token    ``SMARTCAR_AUTH_ORIGIN``          https://auth.smartcar.com
+Connect        ``SMARTCAR_CONNECT_ORIGIN``       https://connect.smartcar.com
+Management     ``SMARTCAR_MANAGEMENT_API_ORIGIN``  https://management.smartcar.com
+=============  ================================  ================================
+
+The official Python SDK 6.x holds ``SMARTCAR_AUTH_ORIGIN`` as the full token
+URL (``…/oauth/token``) while the Node and Java SDKs hold an origin; a value
+ending in ``/oauth/token`` is used as is, anything else gets it appended, so
+one environment works for all of them.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Final
+from urllib.parse import urlsplit
+
+__all__ = [
+    "DEFAULT_API_ORIGIN",
+    "DEFAULT_AUTH_ORIGIN",
+    "DEFAULT_CONNECT_ORIGIN",
+    "DEFAULT_MANAGEMENT_ORIGIN",
+    "TOKEN_PATH",
+    "api_origin",
+    "check_origin",
+    "connect_origin",
+    "management_origin",
+    "token_url",
+]
+
+DEFAULT_API_ORIGIN: Final = "https://api.smartcar.com"
+DEFAULT_AUTH_ORIGIN: Final = "https://auth.smartcar.com"
+DEFAULT_CONNECT_ORIGIN: Final = "https://connect.smartcar.com"
+DEFAULT_MANAGEMENT_ORIGIN: Final = "https://management.smartcar.com"
+TOKEN_PATH: Final = "/oauth/token"
+
+
+def check_origin(name: str, origin: object) -> str:
+    """An http(s) URL without query or fragment, returned without a trailing slash.
+
+    A path is allowed (a reverse proxy may serve Smartcar under a prefix),
+    as the official SDKs allow it by plain string concatenation.
+    """
+    if not isinstance(origin, str):
+        raise TypeError(f"{name} must be a str, got {type(origin).__name__}")
+    parts = urlsplit(origin.strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"{name} must be an http(s) URL, got {origin!r}")
+    if parts.query or parts.fragment:
+        raise ValueError(f"{name} must not carry a query or fragment")
+    return origin.strip().rstrip("/")
+
+
+def _resolve(name: str, override: str | None, env_var: str, default: str) -> str:
+    # An empty variable counts as unset, as in the official SDK's `or` fallbacks.
+    value = override if override is not None else (os.environ.get(env_var) or default)
+    return check_origin(name, value)
+
+
+def api_origin(override: str | None = None) -> str:
+    """The Vehicle API origin: *override*, else ``SMARTCAR_API_ORIGIN``, else the default."""
+    return _resolve("api_origin", override, "SMARTCAR_API_ORIGIN", DEFAULT_API_ORIGIN)
+
+
+def connect_origin(override: str | None = None) -> str:
+    """The Connect origin: *override*, else ``SMARTCAR_CONNECT_ORIGIN``, else the default."""
+    return _resolve("connect_origin", override, "SMARTCAR_CONNECT_ORIGIN", DEFAULT_CONNECT_ORIGIN)
+
+
+def management_origin(override: str | None = None) -> str:
+    """The Management API origin: *override*, ``SMARTCAR_MANAGEMENT_API_ORIGIN``, or the default."""
+    return _resolve(
+        "management_origin",
+        override,
+        "SMARTCAR_MANAGEMENT_API_ORIGIN",
+        DEFAULT_MANAGEMENT_ORIGIN,
+    )
+
+
+def token_url(override: str | None = None) -> str:
+    """The full OAuth token URL from an auth origin or a token URL (see the module docstring)."""
+    base = _resolve("auth_origin", override, "SMARTCAR_AUTH_ORIGIN", DEFAULT_AUTH_ORIGIN)
+    return base if base.endswith(TOKEN_PATH) else base + TOKEN_PATH
