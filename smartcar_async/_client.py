@@ -177,6 +177,7 @@ class Client:
         self._transport_obj: Transport | None = Transport(session) if session else None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._state = _State.UNOPENED
+        self._closing: asyncio.Task[None] | None = None
         self._counters = Counters()
         self._hooks = Hooks(on_batch, on_response)
         self._direct_inflight: set[asyncio.Future[None]] = set()
@@ -219,9 +220,14 @@ class Client:
         and are cancelled after that. An owned session is closed; a borrowed
         one is left open.
         """
-        if self._state is _State.CLOSED:
-            return
-        self._state = _State.CLOSED
+        if self._closing is None:
+            self._state = _State.CLOSED
+            self._closing = asyncio.get_running_loop().create_task(self._close())
+        # A second, concurrent aclose() returns only when the first one is done;
+        # the shield keeps a cancelled closer from abandoning the close half-way.
+        await asyncio.shield(self._closing)
+
+    async def _close(self) -> None:
         await self._coalescer.close(grace=self._close_timeout)
         if self._direct_inflight:
             await asyncio.wait(set(self._direct_inflight), timeout=self._close_timeout)
@@ -273,7 +279,8 @@ class Client:
 
     # ------------------------------------------------------------- internals
 
-    def _ensure_transport(self) -> Transport:
+    def _check_usable(self) -> None:
+        """Raise now, in the caller, if this client cannot serve a call from here."""
         if self._state is _State.CLOSED:
             raise ClientClosedError("The client is closed")
         loop = asyncio.get_running_loop()
@@ -283,11 +290,20 @@ class Client:
             raise RuntimeError(
                 "This client was first used in another event loop; create one client per loop"
             )
+
+    def _ensure_transport(self) -> Transport:
+        self._check_usable()
         if self._transport_obj is None:
-            self._session = aiohttp.ClientSession(
+            session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=self._max_connections),
             )
-            self._transport_obj = Transport(self._session)
+            # aiohttp silently re-sends GET/DELETE once when a kept-alive
+            # connection drops; our own policy decides what is retried (never a
+            # write), and counts every attempt, so switch that off where we can.
+            if hasattr(session, "_retry_connection"):
+                session._retry_connection = False
+            self._session = session
+            self._transport_obj = Transport(session)
         if self._limiter is None:
             self._limiter = anyio.CapacityLimiter(self._max_concurrent)
         return self._transport_obj
@@ -471,8 +487,7 @@ class Client:
         return parse_batch_envelope(resp.body, resp.request_id)
 
     async def _read(self, key: QueueKey, path: str, model: type[T]) -> T:
-        if self._state is _State.CLOSED:
-            raise ClientClosedError("The client is closed")
+        self._check_usable()
         deadline = key.options.deadline
         if deadline is None:
             return await self._coalescer.read(key, path, model)
@@ -495,8 +510,7 @@ class Client:
         auth: object = None,
     ) -> RawResponse:
         """A request that bypasses the coalescer (writes, paged or filtered reads)."""
-        if self._state is _State.CLOSED:
-            raise ClientClosedError("The client is closed")
+        self._check_usable()
         if write:
             self._counters.writes += 1
         else:

@@ -147,7 +147,8 @@ def _parse_body(raw: bytes, status: int, request_id: str | None) -> Any:
         return None
     try:
         return json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        # RecursionError: valid JSON nested deeper than the parser's stack.
         if 200 <= status < 300:
             raise InvalidResponseError(
                 "The Smartcar API sent malformed JSON",

@@ -269,6 +269,7 @@ class Vehicle:
         """
         if isinstance(paths, str):
             raise TypeError("paths must be an iterable of paths, not a single str")
+        self._client._check_usable()
         wanted = list(dict.fromkeys(normalize_path(check_request_path(p)) for p in paths))
         if not wanted:
             raise ValueError("batch() needs at least one path")

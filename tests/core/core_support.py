@@ -1,0 +1,164 @@
+"""Helpers for the loopback tests of the core client.
+
+Everything here speaks real HTTP over 127.0.0.1: either to the emulator, or to
+a tiny ``aiohttp.web`` app (`serve`) for the shapes the emulator never sends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import attrs
+from aiohttp import web
+
+from smartcar_async import Client
+
+TOKEN = "tok-SECRET-3f9a7c1e"  # distinctive, so a leak is easy to grep for
+OTHER_TOKEN = "tok-OTHER-8b2d4e6f"
+
+# Retries are being added to the client; these tests look at one attempt at a
+# time, so they switch retries off whenever the client knows about them.
+_CLIENT_PARAMS = inspect.signature(Client).parameters
+NO_RETRY: dict[str, Any] = {"max_retries": 0} if "max_retries" in _CLIENT_PARAMS else {}
+
+# Guards against hangs only; no assertion is ever made about elapsed time.
+HANG_GUARD = 10.0
+
+
+def make_client(origin: str, **kwargs: Any) -> Client:
+    """A client for loopback tests: retries off, bounded timeouts unless overridden."""
+    params: dict[str, Any] = {"timeout": HANG_GUARD, "close_timeout": 5.0, **NO_RETRY}
+    params.update(kwargs)
+    return Client(api_origin=origin, **params)
+
+
+async def wait_until(predicate: Callable[[], bool], what: str = "condition") -> None:
+    """Poll ``predicate`` every few milliseconds until true (fails after HANG_GUARD seconds)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + HANG_GUARD
+    while not predicate():
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.005)
+
+
+async def settle(turns: int = 5) -> None:
+    """Let the loop run a few turns (callbacks, done-callbacks, cancellations)."""
+    for _ in range(turns):
+        await asyncio.sleep(0)
+
+
+def _coro_file(task: asyncio.Task[Any]) -> str:
+    coro = task.get_coro()
+    code = getattr(coro, "cr_code", None) or getattr(coro, "gi_code", None)
+    return code.co_filename if code is not None else ""
+
+
+def _is_server_task(task: asyncio.Task[Any]) -> bool:
+    # aiohttp's web server keeps one task per open (keep-alive) connection; the
+    # emulator and the stub apps run in the test's loop, so those are expected,
+    # and so are the test runner's own tasks (anyio's pytest plugin).
+    name = _coro_file(task).replace("\\", "/")
+    return (
+        name.endswith(("aiohttp/web_protocol.py", "anyio/_backends/_asyncio.py"))
+        or "/smartcar_async/testing/" in name
+    )
+
+
+def leftover_tasks() -> list[asyncio.Task[Any]]:
+    """Every task but the current one and the in-loop test servers' connection handlers."""
+    current = asyncio.current_task()
+    return [t for t in asyncio.all_tasks() if t is not current and not _is_server_task(t)]
+
+
+async def assert_no_leftover_tasks() -> None:
+    await settle()
+    left = leftover_tasks()
+    assert left == [], f"pending tasks left behind: {left}"
+
+
+@attrs.frozen
+class Seen:
+    """One request as a stub app received it (``raw_path`` is still percent-encoded)."""
+
+    method: str
+    raw_path: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    body: Any
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@attrs.define
+class Stub:
+    url: str
+    seen: list[Seen]
+
+
+@contextlib.asynccontextmanager
+async def serve(handler: Handler) -> AsyncIterator[Stub]:
+    """Serve ``handler`` for every method and path on 127.0.0.1, port 0."""
+    seen: list[Seen] = []
+
+    async def record(request: web.Request) -> web.StreamResponse:
+        raw = await request.read()
+        try:
+            body = json.loads(raw) if raw else None
+        except ValueError:
+            body = None
+        seen.append(
+            Seen(
+                request.method,
+                request.raw_path,
+                request.path,
+                dict(request.query),
+                dict(request.headers),
+                body,
+            )
+        )
+        return await handler(request)
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", record)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.5)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        host, port = runner.addresses[0][:2]
+        yield Stub(f"http://{host}:{port}", seen)
+    finally:
+        await runner.cleanup()
+
+
+def json_response(
+    payload: Any, *, status: int = 200, headers: dict[str, str] | None = None
+) -> web.Response:
+    return web.Response(
+        status=status,
+        body=json.dumps(payload).encode(),
+        content_type="application/json",
+        headers=headers,
+    )
+
+
+def batch_paths(body: Any) -> list[str]:
+    """The paths of a recorded batch body, in order (checks its shape on the way)."""
+    assert isinstance(body, dict), body
+    assert set(body) == {"requests"}, body
+    items = body["requests"]
+    assert isinstance(items, list)
+    paths = []
+    for item in items:
+        assert isinstance(item, dict), item
+        assert set(item) == {"path"}, item
+        paths.append(item["path"])
+    return paths
