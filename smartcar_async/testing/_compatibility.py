@@ -26,13 +26,18 @@ def _scopes(raw: str | None, required: bool) -> list[str]:
     return raw.split()
 
 
-def _endpoints_for(scopes: list[str]) -> list[tuple[str, str]]:
-    """(capability path, scope) of every readable core endpoint the scopes touch."""
-    seen: dict[str, str] = {}
+def _endpoints_for(scopes: list[str]) -> list[tuple[str, str, str | None]]:
+    """(path, scope, capability or None) of every readable core endpoint the scopes touch.
+
+    An endpoint with no capability (``/vin``) is one every vehicle supports; the
+    documented example still lists it, as capable.
+    """
+    seen: dict[str, tuple[str, str | None]] = {}
     for ep in ENDPOINTS:
-        if ep.make is None and ep.capability and ep.scope in scopes:
-            seen.setdefault(ep.capability, ep.scope)
-    return list(seen.items())
+        if ep.make is None and ep.method == "GET" and ep.scope in scopes and ep.path != "/":
+            path = ep.capability or ep.path
+            seen.setdefault(path, (ep.scope, ep.capability))
+    return [(path, scope, cap) for path, (scope, cap) in seen.items()]
 
 
 def by_vin(fleet: Fleet, query: Mapping[str, str]) -> dict[str, Any]:
@@ -43,15 +48,17 @@ def by_vin(fleet: Fleet, query: Mapping[str, str]) -> dict[str, Any]:
     vehicle = fleet.by_vin(vin)
     if vehicle is None:
         return {"compatible": False, "reason": "VEHICLE_NOT_COMPATIBLE", "capabilities": []}
-    capabilities = [
-        {
-            "capable": path in vehicle.capabilities,
-            "endpoint": path,
-            "permission": scope,
-            "reason": None if path in vehicle.capabilities else "VEHICLE_NOT_CAPABLE",
-        }
-        for path, scope in _endpoints_for(scopes)
-    ]
+    capabilities = []
+    for path, scope, capability in _endpoints_for(scopes):
+        capable = capability is None or capability in vehicle.capabilities
+        capabilities.append(
+            {
+                "capable": capable,
+                "endpoint": path,
+                "permission": scope,
+                "reason": None if capable else "VEHICLE_NOT_CAPABLE",
+            }
+        )
     return {"compatible": True, "reason": None, "capabilities": capabilities}
 
 
