@@ -144,6 +144,7 @@ from ._options import (
     NotGiven,
     RequestBudget,
 )
+from ._poller import FleetPoller, PollResult
 from ._tokens import (
     CallableTokenSource,
     RefreshingTokenSource,
@@ -214,6 +215,7 @@ __all__ = [
     "DiagnosticTroubleCode",
     "DiagnosticTroubleCodes",
     "EngineOil",
+    "FleetPoller",
     "Ford",
     "FordChargeScheduleByLocation",
     "FordChargeWindow",
@@ -236,6 +238,7 @@ __all__ = [
     "PagingCursor",
     "PermissionDeniedError",
     "Permissions",
+    "PollResult",
     "RateLimitError",
     "RefreshingTokenSource",
     "RequestBudget",

@@ -1,0 +1,700 @@
+"""``python -m smartcar_async poll`` (also ``smartcar-async poll``): poll a fleet from the shell.
+
+With no token it starts the built-in emulator in this process, with a
+simulated fleet that has some latency and a few faults, and polls it: the
+quickest way to see coalescing and the poller at work. With ``--token`` and
+``--vehicle`` (or ``--vehicles-file``) it polls the real API.
+
+Results go to stdout (JSON Lines, or CSV) when stdout is not a terminal, or
+to ``--output``. Progress and the summary go to stderr: a live display on a
+terminal when rich is installed, plain lines otherwise. Tokens are never
+printed, not even in argument errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import csv
+import json
+import os
+import random
+import signal
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from time import perf_counter
+from typing import IO, TYPE_CHECKING, Any, Final, NoReturn
+
+import anyio
+import attrs
+
+from ._cli_render import Renderer, Tally, make_renderer, summary_rows
+from ._client import DEFAULT_API_ORIGIN, Client
+from ._converter import unstructure
+from ._exceptions import SmartcarError
+from ._poller import READ_NAMES, FleetPoller, PollResult, check_reads
+
+if TYPE_CHECKING:
+    from .testing import Emulator, Faults
+
+__all__ = ["main"]
+
+DEMO_READS: Final = ("odometer", "location", "tire_pressure", "lock_status")
+#: The second job of the demo asks for a signal the main job reads too, as a
+#: live map would next to a telemetry job: the two share each vehicle's batch.
+DEMO_ALSO: Final = ("location",)
+DEMO_FLEET_SIZE: Final = 200
+DEMO_LATENCY: Final = (0.05, 0.3)
+DEMO_INTERVAL: Final = 2.0
+DEMO_ROUNDS: Final = 3
+DEMO_ASLEEP: Final = 0.03
+DEMO_UNREACHABLE: Final = 0.01
+DEMO_SERVER_ERRORS: Final = 0.02
+DEMO_ITEM_ERRORS: Final = 0.005
+#: Against the real API every read is billed and rate limited: one pass by
+#: default, and rounds five minutes apart when more are asked for.
+API_INTERVAL: Final = 300.0
+API_ROUNDS: Final = 1
+TOKEN_ENV: Final = "SMARTCAR_ACCESS_TOKEN"
+
+
+# ----------------------------------------------------------------- arguments
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose error messages never show a token."""
+
+    def __init__(self, *args: Any, secrets: Sequence[str] = (), **kwargs: Any) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+        self.secrets = tuple(s for s in secrets if s)
+
+    def error(self, message: str) -> NoReturn:
+        prefix = "unrecognized arguments: "
+        if message.startswith(prefix):
+            # A mistyped --token would be followed by the token itself: name
+            # the unknown options, never the values after them.
+            words = message[len(prefix) :].split()
+            options = [w.split("=", 1)[0] for w in words if w.startswith("-")]
+            message = prefix + (" ".join(options) or "(values not shown)")
+        for secret in self.secrets:
+            message = message.replace(secret, "***")
+        super().error(message)
+
+
+def _secrets_in(argv: Sequence[str]) -> list[str]:
+    found = []
+    for index, word in enumerate(argv):
+        if word == "--token" and index + 1 < len(argv):
+            found.append(argv[index + 1])
+        elif word.startswith("--token="):
+            found.append(word.partition("=")[2])
+    if os.environ.get(TOKEN_ENV):
+        found.append(os.environ[TOKEN_ENV])
+    return found
+
+
+def _parser(secrets: Sequence[str]) -> _Parser:
+    parser = _Parser(
+        prog="smartcar-async",
+        description="An async, coalescing Smartcar API client: command-line tools.",
+        secrets=secrets,
+    )
+    commands = parser.add_subparsers(
+        dest="command",
+        metavar="COMMAND",
+    )
+    poll = commands.add_parser(
+        "poll",
+        help="poll vehicles for signals, round after round",
+        description=(
+            "Read the same signals from many vehicles every --interval seconds. With no "
+            "token, poll a simulated fleet on the built-in emulator (with some latency "
+            "and a few asleep and failing vehicles) and show what coalescing did."
+        ),
+        epilog=(
+            "Results go to stdout as JSON Lines when stdout is not a terminal, or to "
+            "--output. Progress and the summary go to stderr. Exit status: 0 done, "
+            "1 failed, 2 bad arguments, 130 interrupted."
+        ),
+    )
+    source = poll.add_argument_group("vehicles")
+    source.add_argument(
+        "--token",
+        help=f"access token for the --vehicle ids (or set {TOKEN_ENV}); never printed",
+    )
+    source.add_argument(
+        "--vehicle",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="a vehicle id to poll with --token (repeat for more)",
+    )
+    source.add_argument(
+        "--vehicles-file",
+        metavar="FILE",
+        help="lines of 'vehicle_id,token' (or just 'vehicle_id' to use --token); # comments",
+    )
+    source.add_argument(
+        "--origin",
+        help=f"API origin (default: $SMARTCAR_API_ORIGIN, else {DEFAULT_API_ORIGIN})",
+    )
+    source.add_argument(
+        "--fleet-size",
+        type=int,
+        default=DEMO_FLEET_SIZE,
+        metavar="N",
+        help=f"without a token: vehicles in the emulated fleet (default {DEMO_FLEET_SIZE})",
+    )
+    source.add_argument(
+        "--seed", type=int, default=0, help="without a token: the emulated fleet's seed"
+    )
+
+    polling = poll.add_argument_group("polling")
+    polling.add_argument(
+        "--reads",
+        metavar="NAMES",
+        help=(
+            f"comma-separated reads (default {','.join(DEMO_READS)}); any of: "
+            + ", ".join(READ_NAMES)
+        ),
+    )
+    polling.add_argument(
+        "--also",
+        metavar="NAMES",
+        help=(
+            "reads of a second job polling the same vehicles on the same client, as another "
+            "part of an application would; its reads share the main job's batches and "
+            "identical ones are deduplicated; counted, not written "
+            f"(default {','.join(DEMO_ALSO)} with the emulator, none against the API; "
+            "'' for none)"
+        ),
+    )
+    polling.add_argument(
+        "--rounds",
+        type=int,
+        metavar="N",
+        help=(
+            f"rounds to poll, 0 until interrupted (default {DEMO_ROUNDS} with the emulator, "
+            f"{API_ROUNDS} against the API)"
+        ),
+    )
+    polling.add_argument(
+        "--interval",
+        type=float,
+        metavar="SECONDS",
+        help=(
+            f"seconds between rounds (default {DEMO_INTERVAL:g} with the emulator, "
+            f"{API_INTERVAL:g} against the API)"
+        ),
+    )
+    polling.add_argument(
+        "--jitter",
+        type=float,
+        metavar="FRACTION",
+        help=(
+            "fraction of the interval each round's polls spread over "
+            "(default 0.1; 0 for a single round, which has nothing to spread for)"
+        ),
+    )
+    polling.add_argument(
+        "--concurrency",
+        type=int,
+        default=100,
+        metavar="N",
+        help="vehicles polled at once (default 100)",
+    )
+    polling.add_argument(
+        "--timeout",
+        type=float,
+        metavar="SECONDS",
+        help="seconds one vehicle's reads may take (default: the client's own timeouts)",
+    )
+    polling.add_argument(
+        "--max-retries",
+        type=int,
+        metavar="N",
+        help="retries per request for transient failures (default: the client's)",
+    )
+    polling.add_argument(
+        "--units", choices=("metric", "imperial"), default="metric", help="unit system"
+    )
+    polling.add_argument(
+        "--shard",
+        metavar="I/N",
+        help="poll only shard I of N (0-based), split by a stable hash of the vehicle id",
+    )
+
+    output = poll.add_argument_group("output")
+    output.add_argument(
+        "--output",
+        "-o",
+        metavar="PATH",
+        help="write results here ('-' for stdout; default stdout unless it is a terminal)",
+    )
+    output.add_argument(
+        "--format",
+        choices=("jsonl", "csv"),
+        help="results format (default: csv for a .csv --output, else jsonl)",
+    )
+    output.add_argument(
+        "--plain",
+        action="store_true",
+        help="plain progress lines even on a terminal",
+    )
+    output.add_argument(
+        "--verbose", "-v", action="store_true", help="log the client's warnings to stderr"
+    )
+    # Subparsers are built by argparse itself (as our class, without arguments).
+    poll.secrets = parser.secrets
+    poll.set_defaults(handler=_poll_command, command_parser=poll)
+    return parser
+
+
+@attrs.frozen
+class _Config:
+    demo: bool
+    vehicles: tuple[tuple[str, str], ...]
+    origin: str | None
+    fleet_size: int
+    seed: int
+    reads: tuple[str, ...]
+    also: tuple[str, ...]
+    rounds: int | None
+    interval: float
+    jitter: float
+    concurrency: int
+    timeout: float | None
+    max_retries: int | None
+    units: str
+    shard: tuple[int, int] | None
+
+
+def _config(args: argparse.Namespace, parser: _Parser) -> _Config:
+    demo = not (args.token or args.vehicle or args.vehicles_file or args.origin)
+    vehicles: list[tuple[str, str]] = []
+    if not demo:
+        token = args.token or os.environ.get(TOKEN_ENV) or None
+        if args.vehicle and token is None:
+            parser.error(f"--vehicle needs a token: pass --token or set {TOKEN_ENV}")
+        vehicles.extend((vehicle_id, token) for vehicle_id in args.vehicle if token)
+        if args.vehicles_file:
+            vehicles.extend(_read_vehicles_file(args.vehicles_file, token, parser))
+        if not vehicles:
+            parser.error(
+                "give the vehicles to poll: --vehicle ID (with --token) or --vehicles-file"
+            )
+    try:
+        reads = check_reads(_names(args.reads) if args.reads is not None else DEMO_READS)
+        also_default = DEMO_ALSO if demo else ()
+        also = _names(args.also) if args.also is not None else also_default
+        if also:
+            also = check_reads(also)
+    except ValueError as exc:
+        parser.error(str(exc))
+    rounds = args.rounds if args.rounds is not None else (DEMO_ROUNDS if demo else API_ROUNDS)
+    if rounds < 0:
+        parser.error("--rounds must be >= 0 (0 polls until interrupted)")
+    interval = (
+        args.interval if args.interval is not None else (DEMO_INTERVAL if demo else API_INTERVAL)
+    )
+    if not interval > 0:
+        parser.error("--interval must be > 0")
+    jitter = args.jitter if args.jitter is not None else (0.1 if rounds != 1 else 0.0)
+    if not 0 <= jitter <= 1:
+        parser.error("--jitter must be within 0..1")
+    if args.concurrency < 1:
+        parser.error("--concurrency must be >= 1")
+    if args.timeout is not None and not args.timeout > 0:
+        parser.error("--timeout must be > 0")
+    if args.max_retries is not None and args.max_retries < 0:
+        parser.error("--max-retries must be >= 0")
+    if args.origin is not None and not args.origin.startswith(("http://", "https://")):
+        parser.error("--origin must be an http(s) URL, e.g. https://api.smartcar.com")
+    if demo and args.fleet_size < 1:
+        parser.error("--fleet-size must be >= 1")
+    return _Config(
+        demo=demo,
+        vehicles=tuple(vehicles),
+        origin=args.origin,
+        fleet_size=args.fleet_size,
+        seed=args.seed,
+        reads=reads,
+        also=tuple(also),
+        rounds=rounds or None,
+        interval=interval,
+        jitter=jitter,
+        concurrency=args.concurrency,
+        timeout=args.timeout,
+        max_retries=args.max_retries,
+        units=args.units,
+        shard=_shard(args.shard, parser) if args.shard else None,
+    )
+
+
+def _names(value: str) -> tuple[str, ...]:
+    return tuple(name.strip() for name in value.split(",") if name.strip())
+
+
+def _shard(value: str, parser: _Parser) -> tuple[int, int]:
+    index, _, count = value.partition("/")
+    try:
+        shard = (int(index), int(count))
+    except ValueError:
+        parser.error("--shard must look like I/N, e.g. 0/4")
+    if not 0 <= shard[0] < shard[1]:
+        parser.error("--shard I/N needs 0 <= I < N")
+    return shard
+
+
+def _read_vehicles_file(path: str, token: str | None, parser: _Parser) -> list[tuple[str, str]]:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            lines = handle.read().splitlines()
+    except OSError as exc:
+        parser.error(f"cannot read --vehicles-file: {exc.strerror} ({path})")
+    vehicles = []
+    for number, line in enumerate(lines, start=1):
+        text = line.strip()
+        if not text or text.startswith("#"):
+            continue
+        vehicle_id, _, line_token = (part.strip() for part in text.partition(","))
+        # Report the line number only: the line holds a token.
+        if not vehicle_id or "," in line_token:
+            parser.error(f"--vehicles-file line {number}: expected 'vehicle_id,token'")
+        chosen = line_token or token
+        if not chosen:
+            parser.error(f"--vehicles-file line {number}: no token on the line and no --token")
+        vehicles.append((vehicle_id, chosen))
+    return vehicles
+
+
+# -------------------------------------------------------------------- output
+
+
+class _Writer:
+    """Writes results as JSON Lines or CSV; stops quietly when the reader goes away."""
+
+    CSV_FIELDS: Final = (
+        "vehicle_id",
+        "round",
+        "started_at",
+        "read",
+        "status",
+        "field",
+        "value",
+        "data_age",
+        "error",
+        "code",
+        "read_seconds",
+    )
+
+    def __init__(self, stream: Callable[[], IO[str]], fmt: str, where: str) -> None:
+        # The stream is looked up on every write, so that rich can redirect
+        # stdout above its progress bars.
+        self._stream = stream
+        self._format = fmt
+        self.format_name = "CSV" if fmt == "csv" else "JSON Lines"
+        self.where = where
+        self.written = 0
+        self.broken = False
+        if fmt == "csv":
+            self._emit([list(self.CSV_FIELDS)])
+
+    def write(self, result: PollResult) -> None:
+        if self.broken:
+            return
+        if self._format == "jsonl":
+            line = json.dumps(result.to_dict(), separators=(",", ":"))
+            self._raw(line + "\n")
+        else:
+            self._emit(_csv_rows(result))
+        self.written += 1
+
+    def _emit(self, rows: list[list[Any]]) -> None:
+        if not rows:
+            return
+        out = _LineBuffer()
+        csv.writer(out, lineterminator="\n").writerows(rows)
+        self._raw(out.text())
+
+    def close(self) -> None:
+        if self.where != "stdout":
+            with contextlib.suppress(OSError):
+                self._stream().close()
+
+    def _raw(self, text: str) -> None:
+        try:
+            stream = self._stream()
+            stream.write(text)
+            stream.flush()
+        except BrokenPipeError:
+            self.broken = True
+            # Later flushes (at exit too) must not raise again on the dead pipe.
+            with contextlib.suppress(OSError):
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, sys.stdout.fileno())
+
+
+class _LineBuffer:
+    def __init__(self) -> None:
+        self._parts: list[str] = []
+
+    def write(self, text: str) -> int:
+        self._parts.append(text)
+        return len(text)
+
+    def text(self) -> str:
+        return "".join(self._parts)
+
+
+def _csv_rows(result: PollResult) -> list[list[Any]]:
+    head = [result.vehicle_id, result.round, result.started_at.isoformat()]
+    if result.skipped is not None:
+        return [[*head, "", f"skipped:{result.skipped}", "", "", "", "", "", ""]]
+    rows = []
+    for name, value in result.values.items():
+        data = unstructure(value)
+        meta = data.pop("meta", None) or {}
+        seconds = f"{result.timings[name]:.6f}" if name in result.timings else ""
+        for field, leaf in _leaves(data):
+            rows.append(
+                [*head, name, "ok", field, _cell(leaf), meta.get("data_age") or "", "", "", seconds]
+            )
+    for name, error in result.errors.items():
+        seconds = f"{result.timings[name]:.6f}" if name in result.timings else ""
+        rows.append(
+            [*head, name, "error", "", "", "", type(error).__name__, error.code or "", seconds]
+        )
+    return rows
+
+
+def _leaves(value: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _leaves(item, f"{prefix}.{key}" if prefix else str(key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _leaves(item, f"{prefix}[{index}]")
+    else:
+        yield prefix, value
+
+
+def _cell(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def _writer(args: argparse.Namespace) -> _Writer | None:
+    target = args.output
+    if target is None and sys.stdout.isatty():
+        return None
+    fmt = args.format or ("csv" if target and target.lower().endswith(".csv") else "jsonl")
+    if target is None or target == "-":
+        return _Writer(lambda: sys.stdout, fmt, "stdout")
+    handle = open(target, "w", encoding="utf-8", newline="")  # noqa: SIM115 - closed by main
+    return _Writer(lambda: handle, fmt, target)
+
+
+# ----------------------------------------------------------------------- run
+
+
+def _demo_faults(emu: Emulator, seed: int) -> tuple[Faults, str]:
+    """A few asleep and unreachable vehicles and some 5xx, so the summary has errors to show."""
+    from .testing import Faults
+
+    ids = emu.fleet.ids
+    rng = random.Random(seed)
+    # At least one of each in a fleet big enough to spare it, so the demo shows them.
+    asleep = set(rng.sample(ids, _at_least_one(len(ids), DEMO_ASLEEP)))
+    awake = [vid for vid in ids if vid not in asleep]
+    unreachable = set(rng.sample(awake, _at_least_one(len(ids), DEMO_UNREACHABLE)))
+    faults = Faults(
+        seed=seed,
+        server_error_rate=DEMO_SERVER_ERRORS,
+        item_error_rate=DEMO_ITEM_ERRORS,
+        asleep=asleep,
+        unreachable=unreachable,
+    )
+    low, high = DEMO_LATENCY
+    described = (
+        f"{low * 1000:.0f}-{high * 1000:.0f} ms latency, {len(asleep)} asleep, "
+        f"{len(unreachable)} unreachable, {DEMO_SERVER_ERRORS:.0%} HTTP 5xx, "
+        f"{DEMO_ITEM_ERRORS:.1%} failed batch items"
+    )
+    return faults, described
+
+
+def _at_least_one(size: int, fraction: float) -> int:
+    return max(1, round(size * fraction)) if size * fraction * 10 >= 1 else 0
+
+
+@attrs.define
+class _Outcome:
+    interrupted: bool = False
+
+
+async def _run(cfg: _Config, renderer: Renderer, writer: _Writer | None) -> _Outcome:
+    outcome = _Outcome()
+    loop = asyncio.get_running_loop()
+    async with contextlib.AsyncExitStack() as stack:
+        origin = cfg.origin
+        vehicles = list(cfg.vehicles)
+        where = label = ""
+        if cfg.demo:
+            from .testing import Emulator
+
+            emu = Emulator(
+                vehicles=cfg.fleet_size, seed=cfg.seed, latency=DEMO_LATENCY, max_recorded=0
+            )
+            emu.faults, described = _demo_faults(emu, cfg.seed)
+            await stack.enter_async_context(emu)
+            origin = emu.url
+            # One token per vehicle, as a real fleet has one per owner.
+            vehicles = [(vid, f"demo-token-{n:05d}") for n, vid in enumerate(emu.fleet.ids)]
+            label = f"the built-in emulator (seed {cfg.seed})"
+            where = f"{label[:-1]}; {described})"
+        client_options: dict[str, Any] = {}
+        if cfg.max_retries is not None:
+            client_options["max_retries"] = cfg.max_retries
+        client = await stack.enter_async_context(Client(api_origin=origin, **client_options))
+        if not cfg.demo:
+            where = label = client.api_origin
+        handles = [
+            client.vehicle(vid, access_token=token, unit_system=cfg.units)
+            for vid, token in vehicles
+        ]
+        options: dict[str, Any] = {
+            "interval": cfg.interval,
+            "jitter": cfg.jitter,
+            "rounds": cfg.rounds,
+            "max_concurrent_vehicles": cfg.concurrency,
+            "timeout": cfg.timeout,
+            "shard": cfg.shard,
+        }
+        main_job = FleetPoller(reads=cfg.reads, vehicles=handles, **options)
+        second = FleetPoller(reads=cfg.also, vehicles=handles, **options) if cfg.also else None
+        expected = len(main_job)
+        tally = Tally(expected)
+
+        count = f"{expected:,}"
+        if cfg.shard is not None:
+            count += f" of {len(handles):,} (shard {cfg.shard[0]}/{cfg.shard[1]})"
+        jobs = ", ".join(cfg.reads) + (f" + second job: {', '.join(cfg.also)}" if cfg.also else "")
+        schedule = (
+            f"{cfg.rounds or 'unlimited'} round{'s' if cfg.rounds != 1 else ''}, "
+            f"every {cfg.interval:g} s (jitter {cfg.jitter:.0%}), "
+            f"{cfg.concurrency} vehicles at a time"
+        )
+        renderer.start(f"Polling {count} vehicles on {where}: {jobs}; {schedule}")
+
+        scope = anyio.CancelScope()
+
+        def interrupt() -> None:
+            outcome.interrupted = True
+            scope.cancel()
+
+        handled = []
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(signum, interrupt)
+                handled.append(signum)
+
+        async def drain(job: FleetPoller) -> None:
+            async for result in job.results():
+                tally.record(result, main=False)
+
+        started = perf_counter()
+        try:
+            with scope:
+                async with (
+                    main_job,
+                    second or contextlib.nullcontext(),
+                    anyio.create_task_group() as tg,
+                ):
+                    if second is not None:
+                        tg.start_soon(drain, second)
+                    async for result in main_job.results():
+                        if writer is not None:
+                            writer.write(result)
+                            if writer.broken:
+                                scope.cancel()
+                        round_ = tally.record(result)
+                        if round_ is not None:
+                            renderer.update(round_, expected, cfg.rounds)
+        finally:
+            for signum in handled:
+                loop.remove_signal_handler(signum)
+        wall = perf_counter() - started
+
+    if writer is None:
+        results = "not written (stdout is a terminal: use --output FILE, or --output -)"
+    else:
+        results = f"{writer.written:,} as {writer.format_name} to {writer.where}"
+        if writer.broken:
+            results += " (then the reader closed the pipe, which stopped the run)"
+    rows = summary_rows(
+        tally,
+        client.stats,
+        vehicles=f"{count} on {label}",
+        jobs=jobs,
+        schedule=schedule,
+        wall_seconds=wall,
+        results=results,
+        interrupted=outcome.interrupted,
+    )
+    renderer.finish("smartcar-async poll: summary", rows, tally.open_rounds)
+    return outcome
+
+
+def _poll_command(args: argparse.Namespace, parser: _Parser) -> int:
+    cfg = _config(args, parser)
+    if args.verbose:
+        import logging
+
+        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    else:
+        # The client warns about rate limits through logging; without a handler
+        # Python would print those warnings over the progress display.
+        import logging
+
+        logging.getLogger("smartcar_async").addHandler(logging.NullHandler())
+    try:
+        writer = _writer(args)
+    except OSError as exc:
+        parser.error(f"cannot write --output: {exc.strerror} ({args.output})")
+    renderer = make_renderer(sys.stderr, plain=args.plain)
+    try:
+        outcome = asyncio.run(_run(cfg, renderer, writer))
+    except KeyboardInterrupt:
+        # Only before our handler is installed (while the emulator starts).
+        return 130
+    except SmartcarError as exc:
+        renderer.close()
+        print(f"smartcar-async: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        renderer.close()
+        print(f"smartcar-async: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        renderer.close()
+        if writer is not None:
+            writer.close()
+    return 130 if outcome.interrupted else 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``smartcar-async`` command line; return its exit status.
+
+    Added in 0.1.0.
+    """
+    words = list(sys.argv[1:] if argv is None else argv)
+    parser = _parser(_secrets_in(words))
+    args = parser.parse_args(words)
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return 2
+    handler: Callable[[argparse.Namespace, _Parser], int] = args.handler
+    # Errors found after parsing show the subcommand's usage, as argparse's own do.
+    return handler(args, args.command_parser)

@@ -1,0 +1,332 @@
+"""What ``python -m smartcar_async poll`` shows: the run's tally and its two renderers.
+
+The tally only counts what the run measured: results as the pollers yield
+them (per-read timings included) and the client's own counters. The rich
+renderer (a progress bar per round, a summary table) is used on a terminal
+when rich is installed; it is imported lazily, and the plain renderer (one
+line per round, then ``name: value`` lines) stands in everywhere else.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import random
+import sys
+from collections import Counter
+from collections.abc import Sequence
+from typing import IO, TYPE_CHECKING, Any, Final, Protocol
+
+from ._poller import PollResult
+
+if TYPE_CHECKING:
+    from ._observability import ClientStats
+
+__all__ = ["PlainRenderer", "Renderer", "RoundTally", "Tally", "make_renderer", "summary_rows"]
+
+Rows = Sequence[tuple[str, str]]
+
+#: Latency samples kept exactly; past this a uniform sample of this size
+#: stands for them, so a run of any length uses bounded memory.
+MAX_SAMPLES: Final = 100_000
+
+
+class Samples:
+    """Per-read latencies: all of them up to ``capacity``, then a uniform reservoir sample."""
+
+    __slots__ = ("_capacity", "_random", "count", "values")
+
+    def __init__(self, capacity: int = MAX_SAMPLES) -> None:
+        self._capacity = capacity
+        self._random = random.Random(0)
+        self.values: list[float] = []
+        self.count = 0
+
+    def add(self, value: float) -> None:
+        self.count += 1
+        if len(self.values) < self._capacity:
+            self.values.append(value)
+            return
+        slot = self._random.randrange(self.count)
+        if slot < self._capacity:
+            self.values[slot] = value
+
+    def percentile(self, p: float) -> float | None:
+        """The nearest-rank percentile: always a latency that was actually measured."""
+        if not self.values:
+            return None
+        ordered = sorted(self.values)
+        rank = max(1, math.ceil(p / 100.0 * len(ordered)))
+        return ordered[rank - 1]
+
+
+class RoundTally:
+    """Counts for one round of the main job."""
+
+    __slots__ = ("done", "errored", "first_start", "last_end", "number", "ok", "skipped")
+
+    def __init__(self, number: int) -> None:
+        self.number = number
+        self.done = 0
+        self.ok = 0
+        self.errored = 0
+        self.skipped = 0
+        self.first_start: dt.datetime | None = None
+        self.last_end: dt.datetime | None = None
+
+    @property
+    def seconds(self) -> float:
+        if self.first_start is None or self.last_end is None:
+            return 0.0
+        return max(0.0, (self.last_end - self.first_start).total_seconds())
+
+
+class Tally:
+    """Everything the summary says that comes from results rather than client counters."""
+
+    def __init__(self, expected: int) -> None:
+        self.expected = expected
+        self.polls = 0
+        self.ok = 0
+        self.errored = 0
+        self.skipped: Counter[str] = Counter()
+        self.errors_by_type: Counter[str] = Counter()
+        self.latencies = Samples()
+        self.rounds_completed = 0
+        self.rounds_seen = 0
+        self._open: dict[int, RoundTally] = {}
+        self.other_polls = 0
+
+    def record(self, result: PollResult, *, main: bool = True) -> RoundTally | None:
+        """Count one result; for the main job, return its round's tally."""
+        for error in result.errors.values():
+            self.errors_by_type[type(error).__name__] += 1
+        for seconds in result.timings.values():
+            self.latencies.add(seconds)
+        if not main:
+            self.other_polls += 1
+            return None
+        self.polls += 1
+        round_ = self._open.get(result.round)
+        if round_ is None:
+            round_ = self._open[result.round] = RoundTally(result.round)
+            self.rounds_seen = max(self.rounds_seen, result.round)
+        round_.done += 1
+        if result.skipped is not None:
+            self.skipped[result.skipped] += 1
+            round_.skipped += 1
+        elif result.errors:
+            self.errored += 1
+            round_.errored += 1
+        else:
+            self.ok += 1
+            round_.ok += 1
+        if result.skipped is None:
+            end = result.started_at + dt.timedelta(seconds=result.latency)
+            if round_.first_start is None or result.started_at < round_.first_start:
+                round_.first_start = result.started_at
+            if round_.last_end is None or end > round_.last_end:
+                round_.last_end = end
+        if round_.done >= self.expected:
+            # A finished round is forgotten, so the tally stays small however long the run.
+            del self._open[result.round]
+            self.rounds_completed += 1
+        return round_
+
+    @property
+    def open_rounds(self) -> list[RoundTally]:
+        return [self._open[n] for n in sorted(self._open)]
+
+
+_SKIP_WORDS: Final = {"backoff": "backing off", "late": "late"}
+
+
+def _plural(count: int, one: str, many: str) -> str:
+    return f"{count:,} {one if count == 1 else many}"
+
+
+def _ms(seconds: float | None) -> str:
+    return "n/a" if seconds is None else f"{seconds * 1000:,.0f} ms"
+
+
+def _n(value: int) -> str:
+    return f"{value:,}"
+
+
+def summary_rows(
+    tally: Tally,
+    stats: ClientStats,
+    *,
+    vehicles: str,
+    jobs: str,
+    schedule: str,
+    wall_seconds: float,
+    results: str,
+    interrupted: bool,
+) -> list[tuple[str, str]]:
+    """The summary, as (name, value) rows; both renderers show exactly these."""
+    skipped = sum(tally.skipped.values())
+    polls = f"{_n(tally.polls)}: {_n(tally.ok)} ok, {_n(tally.errored)} with errors"
+    if skipped:
+        reasons = ", ".join(
+            f"{n} {_SKIP_WORDS.get(reason, reason)}" for reason, n in sorted(tally.skipped.items())
+        )
+        polls += f", {_n(skipped)} skipped ({reasons})"
+    if tally.other_polls:
+        polls += f"; second job {_n(tally.other_polls)}"
+    errors = ", ".join(f"{name} {_n(n)}" for name, n in tally.errors_by_type.most_common())
+    samples = tally.latencies
+    latency = (
+        f"p50 {_ms(samples.percentile(50))} · p95 {_ms(samples.percentile(95))}"
+        f" · p99 {_ms(samples.percentile(99))} ({_n(samples.count)} reads)"
+    )
+    requests = (
+        f"{_n(stats.http_requests)} ({_plural(stats.batches, 'batch', 'batches')}, "
+        f"{_plural(stats.single_gets, 'single GET', 'single GETs')}, "
+        f"{_plural(stats.retries, 'retry', 'retries')})"
+    )
+    rounds = f"{tally.rounds_completed} complete"
+    if interrupted:
+        rounds += f" (interrupted in round {tally.rounds_seen})"
+    return [
+        ("Vehicles", vehicles),
+        ("Reads", jobs),
+        ("Schedule", schedule),
+        ("Rounds", rounds),
+        ("Polls (vehicle-rounds)", polls),
+        ("Logical reads", _n(stats.logical_reads)),
+        ("HTTP requests sent", requests),
+        ("Sub-requests (in batches)", _n(stats.sub_requests)),
+        ("Dedupe hits", _n(stats.dedupe_hits)),
+        ("Coalescing ratio", f"{stats.coalescing_ratio:.2f} reads per read request"),
+        ("Errors by type", errors or "none"),
+        ("Read latency", latency),
+        ("Wall time", f"{wall_seconds:.1f} s"),
+        ("Results", results),
+    ]
+
+
+def round_line(round_: RoundTally, expected: int, rounds: int | None) -> str:
+    of = f"/{rounds}" if rounds else ""
+    return (
+        f"round {round_.number}{of}: {round_.done}/{expected} vehicles · {round_.ok} ok · "
+        f"{round_.errored} with errors · {round_.skipped} skipped · {round_.seconds:.2f} s"
+    )
+
+
+class Renderer(Protocol):
+    """How a run reports progress and its summary."""
+
+    def start(self, header: str) -> None: ...
+
+    def update(self, round_: RoundTally, expected: int, rounds: int | None) -> None: ...
+
+    def finish(self, title: str, rows: Rows, open_rounds: Sequence[RoundTally]) -> None: ...
+
+    def close(self) -> None:
+        """Give the terminal back; idempotent, and safe after a failure."""
+
+
+class PlainRenderer:
+    """Plain lines: one per finished round, then the summary as ``name: value`` lines."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self._stream = stream
+        self._expected = 0
+        self._rounds: int | None = None
+
+    def _print(self, line: str) -> None:
+        self._stream.write(line + "\n")
+        self._stream.flush()
+
+    def start(self, header: str) -> None:
+        self._print(header)
+
+    def update(self, round_: RoundTally, expected: int, rounds: int | None) -> None:
+        self._expected, self._rounds = expected, rounds
+        if round_.done >= expected:
+            self._print(round_line(round_, expected, rounds))
+
+    def finish(self, title: str, rows: Rows, open_rounds: Sequence[RoundTally]) -> None:
+        for round_ in open_rounds:
+            self._print(round_line(round_, self._expected, self._rounds) + " (unfinished)")
+        self._print(title)
+        width = max(len(name) for name, _ in rows)
+        for name, value in rows:
+            self._print(f"  {name + ':':<{width + 1}} {value}")
+
+    def close(self) -> None:
+        pass
+
+
+class RichRenderer:
+    """A live progress bar per round and a summary table, on a terminal."""
+
+    def __init__(self, console: Any) -> None:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
+        self._console = console
+        self._progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[detail]}"),
+            TimeElapsedColumn(),
+            console=console,
+            # Results written to stdout on the same terminal (``--output -``)
+            # scroll above the bars; stdout that goes elsewhere is left alone.
+            redirect_stdout=sys.stdout.isatty(),
+        )
+        self._tasks: dict[int, Any] = {}
+
+    def start(self, header: str) -> None:
+        self._console.print(header, highlight=False)
+        self._progress.start()
+
+    def update(self, round_: RoundTally, expected: int, rounds: int | None) -> None:
+        detail = f"{round_.ok} ok · {round_.errored} errors · {round_.skipped} skipped"
+        task = self._tasks.get(round_.number)
+        if task is None:
+            of = f"/{rounds}" if rounds else ""
+            task = self._progress.add_task(
+                f"round {round_.number}{of}", total=expected, detail=detail
+            )
+            self._tasks[round_.number] = task
+        self._progress.update(task, completed=round_.done, detail=detail)
+        if round_.done >= expected:
+            # Finished rounds stay on screen but leave the bookkeeping.
+            del self._tasks[round_.number]
+
+    def finish(self, title: str, rows: Rows, open_rounds: Sequence[RoundTally]) -> None:
+        from rich.table import Table
+
+        self._progress.stop()
+        table = Table(title=title, show_header=False, title_justify="left")
+        table.add_column(style="bold")
+        table.add_column()
+        for name, value in rows:
+            table.add_row(name, value)
+        self._console.print(table)
+
+    def close(self) -> None:
+        self._progress.stop()
+
+
+def make_renderer(stream: IO[str], *, plain: bool) -> Renderer:
+    """Rich on a terminal when rich is installed (the ``demo`` extra), else plain lines."""
+    if not plain and stream.isatty():
+        try:
+            from rich.console import Console
+        except ImportError:
+            pass
+        else:
+            console = Console(file=stream)
+            if console.is_terminal:
+                return RichRenderer(console)
+    return PlainRenderer(stream)

@@ -1,0 +1,642 @@
+"""The fleet poller: read the same signals from many vehicles, round after round.
+
+How a run is laid out in time::
+
+    round 1            round 2            round 3
+    |--jitter--|       |--jitter--|       |--jitter--|
+    t0                 t0 + interval      t0 + 2 * interval
+
+Every vehicle is read once per round, at ``t0 + (round - 1) * interval`` plus an
+offset that is a stable hash of (vehicle id, round) scaled to
+``jitter * interval``. The offset is deterministic, so two pollers with the
+same interval read a vehicle at the same moment and their reads share one
+batch (identical reads share one sub-request).
+
+A vehicle that cannot be read within its round's slot (it is backing off after
+a rate limit or a vehicle-state error, or its previous poll ran long) gets a
+*skipped* result for that round instead: every round accounts for every
+vehicle, and nothing ever waits for a slow vehicle but that vehicle.
+
+The machinery is one scheduler task holding a heap with at most one entry per
+vehicle, and at most ``max_concurrent_vehicles`` poll tasks: no task per
+vehicle, no growth with rounds, and a bounded result stream, so a slow
+consumer slows polling down instead of filling memory.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import heapq
+import inspect
+import math
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from time import perf_counter
+from types import TracebackType
+from typing import Any, Final, Literal, Self
+
+import anyio
+import attrs
+from anyio.abc import TaskGroup
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+from ._converter import unstructure
+from ._endpoints import READS
+from ._exceptions import APITimeoutError, RateLimitError, SmartcarError, VehicleStateError
+from ._vehicle import Vehicle
+
+__all__ = ["FleetPoller", "PollResult", "SkipReason"]
+
+SkipReason = Literal["backoff", "late"]
+
+#: The vehicle reads a poller may take: every batchable GET of the endpoint
+#: table that Vehicle exposes as a method without arguments.
+READ_NAMES: Final[tuple[str, ...]] = tuple(
+    r.name for r in READS if inspect.iscoroutinefunction(getattr(Vehicle, r.name, None))
+)
+
+_DEFAULT_MAX_BACKOFF: Final = 900.0
+
+
+@attrs.frozen(kw_only=True)
+class PollResult:
+    """One vehicle's reads for one round.
+
+    ``values`` maps each read that succeeded (``"odometer"``...) to its model,
+    ``errors`` each read that failed to its :class:`SmartcarError`;
+    ``timings`` says how long each answered read took, in seconds.
+    ``latency`` is the whole poll, from the first read issued to the last
+    answer. ``backoff`` is how many seconds the poller now holds this vehicle
+    back (after a rate limit or a vehicle-state error; 0.0 otherwise).
+
+    A *skipped* result (``skipped`` is ``"backoff"`` or ``"late"``) stands for
+    a round in which the vehicle was not read: it was backing off through the
+    whole slot, or its previous poll (or the wait for a concurrency slot) ran
+    past it. It has no values, no errors and a latency of 0.
+
+    Added in 0.1.0.
+    """
+
+    vehicle_id: str
+    round: int
+    started_at: dt.datetime
+    latency: float
+    values: Mapping[str, Any] = attrs.field(factory=dict)
+    errors: Mapping[str, SmartcarError] = attrs.field(factory=dict)
+    timings: Mapping[str, float] = attrs.field(factory=dict)
+    skipped: SkipReason | None = None
+    backoff: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        """Whether every read of the round succeeded."""
+        return self.skipped is None and not self.errors
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict: models as snake_case dicts, errors as their fields, ISO times."""
+        return {
+            "vehicle_id": self.vehicle_id,
+            "round": self.round,
+            "started_at": self.started_at.isoformat(),
+            "latency": round(self.latency, 6),
+            "skipped": self.skipped,
+            "backoff": round(self.backoff, 6),
+            "values": {name: unstructure(value) for name, value in self.values.items()},
+            "errors": {name: error_dict(error) for name, error in self.errors.items()},
+            "timings": {name: round(seconds, 6) for name, seconds in self.timings.items()},
+        }
+
+
+def error_dict(error: SmartcarError) -> dict[str, Any]:
+    """The fields of an error worth keeping in a log line."""
+    return {
+        "error": type(error).__name__,
+        "type": error.type,
+        "code": error.code,
+        "status_code": error.status_code,
+        "message": str(error),
+        "request_id": error.request_id,
+        "retry_after": error.retry_after,
+    }
+
+
+class _VehicleState:
+    """What the poller knows about one vehicle between its polls."""
+
+    __slots__ = ("blocked_until", "failures", "removed", "vehicle")
+
+    def __init__(self, vehicle: Vehicle) -> None:
+        self.vehicle = vehicle
+        self.blocked_until = -math.inf
+        self.failures = 0
+        # Heap entries are dropped lazily: a removed vehicle's entry is
+        # skipped when it comes due, rather than searched for in the heap.
+        self.removed = False
+
+
+# (due, sequence, state, round, skip reason); the unique sequence number keeps
+# heapq from ever comparing two states.
+_Entry = tuple[float, int, _VehicleState, int, SkipReason | None]
+
+
+class _Results:
+    """The async iterator ``results()`` hands out: ends, never raises, when the poller stops."""
+
+    __slots__ = ("_stream",)
+
+    def __init__(self, stream: MemoryObjectReceiveStream[PollResult]) -> None:
+        self._stream = stream
+
+    def __aiter__(self) -> Self:
+        return self
+
+    async def __anext__(self) -> PollResult:
+        try:
+            return await self._stream.receive()
+        except (anyio.EndOfStream, anyio.ClosedResourceError):
+            raise StopAsyncIteration from None
+
+
+class FleetPoller:
+    """Poll many vehicles for the same reads every ``interval`` seconds.
+
+    ::
+
+        async with smartcar_async.Client() as client, FleetPoller(
+            reads=("odometer", "location"), interval=300.0
+        ) as poller:
+            poller.add(*(client.vehicle(vid, access_token=tok) for vid, tok in rows))
+            async for result in poller.results():
+                store(result.vehicle_id, result.values, result.errors)
+
+    Vehicles are the handles :meth:`Client.vehicle` gives, so each one brings
+    its own token (or token source) and unit system. Add and remove them at
+    any time; adding a vehicle id again replaces its handle (a new token, say)
+    and keeps its schedule. The reads of one poll are issued together, so the
+    client sends them as one batch.
+
+    Args:
+        reads: names of :class:`Vehicle` read methods, e.g. ``("odometer",
+            "location", "tire_pressure")``.
+        interval: seconds between rounds.
+        jitter: the fraction of ``interval`` over which each round's polls
+            are spread, 0 to 1.
+        rounds: stop after this many rounds (the result stream then ends);
+            None polls until the poller is stopped.
+        max_concurrent_vehicles: vehicles polled at once.
+        timeout: seconds one vehicle's reads may take before the missing ones
+            fail with :class:`APITimeoutError`; None relies on the client's
+            own timeouts.
+        backoff: seconds a vehicle is held back after a vehicle-state error
+            (asleep, unreachable) or a rate limit without ``Retry-After``,
+            doubling with each consecutive one up to ``max_backoff``;
+            defaults to ``interval``. A ``Retry-After`` is always honoured.
+        max_backoff: the cap on ``backoff``.
+        shard: ``(index, count)``: keep only the vehicles whose id hashes to
+            ``index`` of ``count`` shards (see :meth:`shard_of`), so that
+            ``count`` processes split one fleet without coordinating.
+        max_buffered_results: results held for a slow consumer before
+            polling waits for it.
+        vehicles: vehicles to start with (the same as :meth:`add`).
+
+    Leaving the ``async with`` block stops polling: reads in flight are
+    cancelled, and every ``results()`` iterator ends. An API failure is a
+    result, never an exception; anything else a read raises is a bug, and
+    stops the poller with it. Added in 0.1.0.
+    """
+
+    def __init__(
+        self,
+        *,
+        reads: Iterable[str],
+        interval: float,
+        jitter: float = 0.1,
+        rounds: int | None = None,
+        max_concurrent_vehicles: int = 100,
+        timeout: float | None = None,
+        backoff: float | None = None,
+        max_backoff: float = _DEFAULT_MAX_BACKOFF,
+        shard: tuple[int, int] | None = None,
+        max_buffered_results: int = 100,
+        vehicles: Iterable[Vehicle] = (),
+    ) -> None:
+        self._reads = check_reads(reads)
+        self._interval = _positive("interval", interval)
+        if not isinstance(jitter, int | float) or isinstance(jitter, bool):
+            raise TypeError("jitter must be a number")
+        if not 0.0 <= jitter <= 1.0:
+            raise ValueError(f"jitter must be within 0..1, got {jitter!r}")
+        self._jitter = float(jitter)
+        if rounds is not None:
+            _count("rounds", rounds, minimum=1)
+        self._rounds = rounds
+        _count("max_concurrent_vehicles", max_concurrent_vehicles, minimum=1)
+        self._max_concurrent = max_concurrent_vehicles
+        self._timeout = None if timeout is None else _positive("timeout", timeout)
+        self._backoff = self._interval if backoff is None else _positive("backoff", backoff)
+        self._max_backoff = _positive("max_backoff", max_backoff)
+        self._shard = _check_shard(shard)
+        _count("max_buffered_results", max_buffered_results, minimum=0)
+        self._buffer = max_buffered_results
+
+        self._phase: Literal["new", "running", "finished", "closed"] = "new"
+        self._states: dict[str, _VehicleState] = {}
+        self._heap: list[_Entry] = []
+        self._sequence = 0
+        self._inflight = 0
+        self._t0 = 0.0
+        self._wakeup: anyio.Event | None = None
+        self._scope = anyio.CancelScope()
+        self._tg: TaskGroup | None = None
+        self._slots: anyio.Semaphore
+        self._send: MemoryObjectSendStream[PollResult] | None = None
+        self._receive: MemoryObjectReceiveStream[PollResult] | None = None
+        self.add(*vehicles)
+
+    # ------------------------------------------------------------ lifecycle
+
+    async def __aenter__(self) -> Self:
+        if self._phase != "new":
+            raise RuntimeError(f"This poller is {self._phase}; create a new one")
+        self._send, self._receive = anyio.create_memory_object_stream[PollResult](self._buffer)
+        self._slots = anyio.Semaphore(self._max_concurrent)
+        self._wakeup = anyio.Event()
+        tg = anyio.create_task_group()
+        await tg.__aenter__()
+        self._tg = tg
+        self._phase = "running"
+        self._t0 = anyio.current_time()
+        for state in self._states.values():
+            self._plan(state, 1)
+        tg.start_soon(self._schedule)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        assert self._tg is not None
+        assert self._receive is not None
+        self.stop()
+        try:
+            if exc is not None and not isinstance(exc, anyio.get_cancelled_exc_class()):
+                # The body failed: let its exception propagate as it is, not
+                # wrapped in the task group's ExceptionGroup.
+                await self._tg.__aexit__(None, None, None)
+                return None
+            return await self._tg.__aexit__(exc_type, exc, tb)
+        finally:
+            self._phase = "closed"
+            # Consumers still waiting in other tasks end their loops now.
+            self._receive.close()
+            self._heap.clear()
+
+    def stop(self) -> None:
+        """Stop polling now: reads in flight are cancelled, ``results()`` ends once drained.
+
+        Safe to call from a result callback, a signal handler or another
+        task, and more than once. Leaving the ``async with`` block calls it.
+        """
+        self._scope.cancel()
+
+    @property
+    def running(self) -> bool:
+        """Whether the poller is polling (entered, not stopped, rounds not exhausted)."""
+        return self._phase == "running" and not self._scope.cancel_called
+
+    # ---------------------------------------------------------------- fleet
+
+    def add(self, *vehicles: Vehicle) -> int:
+        """Poll these vehicles too, from the current round on; return how many this shard took.
+
+        A vehicle id already present gets the new handle (its next poll uses
+        it); its schedule and back-off are kept.
+        """
+        if self._phase in ("finished", "closed"):
+            raise RuntimeError(f"This poller is {self._phase}; it takes no more vehicles")
+        taken = 0
+        current = self._current_round() if self._phase == "running" else 1
+        for vehicle in vehicles:
+            if not isinstance(vehicle, Vehicle):
+                raise TypeError(
+                    "add() takes Vehicle handles from client.vehicle(...), "
+                    f"got {type(vehicle).__name__}"
+                )
+            vehicle_id = vehicle.vehicle_id
+            if self._shard is not None and shard_of(vehicle_id, self._shard[1]) != self._shard[0]:
+                continue
+            taken += 1
+            state = self._states.get(vehicle_id)
+            if state is not None:
+                state.vehicle = vehicle
+                continue
+            state = self._states[vehicle_id] = _VehicleState(vehicle)
+            if self._phase == "running":
+                self._plan(state, current)
+        self._wake()
+        return taken
+
+    def remove(self, *vehicle_ids: str) -> int:
+        """Stop polling these vehicles; return how many were present.
+
+        A poll already in flight finishes and its result is still delivered.
+        """
+        removed = 0
+        for vehicle_id in vehicle_ids:
+            state = self._states.pop(vehicle_id, None)
+            if state is not None:
+                state.removed = True
+                removed += 1
+        self._wake()
+        return removed
+
+    def __len__(self) -> int:
+        return len(self._states)
+
+    def __contains__(self, vehicle_id: object) -> bool:
+        return vehicle_id in self._states
+
+    @property
+    def vehicle_ids(self) -> list[str]:
+        """The ids of the vehicles this poller polls, in the order they were added."""
+        return list(self._states)
+
+    @property
+    def reads(self) -> tuple[str, ...]:
+        return self._reads
+
+    @property
+    def interval(self) -> float:
+        return self._interval
+
+    @property
+    def rounds(self) -> int | None:
+        return self._rounds
+
+    @property
+    def shard(self) -> tuple[int, int] | None:
+        return self._shard
+
+    @staticmethod
+    def shard_of(vehicle_id: str, shards: int) -> int:
+        """The shard (``0 .. shards - 1``) a vehicle id belongs to.
+
+        A BLAKE2b hash of the id, so the answer is the same in every process,
+        on every machine and in every Python version (unlike ``hash()``).
+        """
+        return shard_of(vehicle_id, shards)
+
+    # -------------------------------------------------------------- results
+
+    def results(self) -> AsyncIterator[PollResult]:
+        """Results as they arrive, until the poller stops or its rounds are done.
+
+        Each result goes to one consumer: several ``results()`` iterators
+        share the work rather than each seeing everything.
+        """
+        if self._receive is None:
+            raise RuntimeError("Enter the poller (`async with poller:`) before reading results")
+        return _Results(self._receive)
+
+    async def run(self, on_result: Callable[[PollResult], Awaitable[object] | object]) -> None:
+        """Hand each result to ``on_result`` (sync or async) until the poller stops."""
+        async for result in self.results():
+            outcome = on_result(result)
+            if inspect.isawaitable(outcome):
+                await outcome
+
+    def __repr__(self) -> str:
+        return (
+            f"<FleetPoller {self._phase} vehicles={len(self._states)} "
+            f"reads={','.join(self._reads)} interval={self._interval:g}>"
+        )
+
+    # ------------------------------------------------------------ schedule
+
+    def _slot(self, round_: int) -> float:
+        return self._t0 + (round_ - 1) * self._interval
+
+    def _offset(self, vehicle_id: str, round_: int) -> float:
+        if not self._jitter:
+            return 0.0
+        digest = hashlib.blake2b(f"{vehicle_id}\x1f{round_}".encode(), digest_size=8).digest()
+        return self._jitter * self._interval * (int.from_bytes(digest, "big") / 2.0**64)
+
+    def _current_round(self) -> int:
+        elapsed = anyio.current_time() - self._t0
+        current = max(1, int(elapsed // self._interval) + 1)
+        return current if self._rounds is None else min(current, self._rounds)
+
+    def _plan(self, state: _VehicleState, round_: int) -> None:
+        """Queue the vehicle's entry for ``round_``: a poll, or a skip if it cannot fit the slot."""
+        if self._rounds is not None and round_ > self._rounds:
+            return
+        now = anyio.current_time()
+        natural = max(self._slot(round_) + self._offset(state.vehicle.vehicle_id, round_), now)
+        slot_end = self._slot(round_ + 1)
+        due = max(natural, state.blocked_until)
+        skip: SkipReason | None = None
+        if due >= slot_end:
+            skip = "backoff" if state.blocked_until >= slot_end else "late"
+            due = natural
+        self._sequence += 1
+        heapq.heappush(self._heap, (due, self._sequence, state, round_, skip))
+
+    def _wake(self) -> None:
+        if self._wakeup is not None:
+            self._wakeup.set()
+
+    def _done(self) -> bool:
+        return (
+            self._rounds is not None
+            and not self._heap
+            and self._inflight == 0
+            and anyio.current_time() >= self._slot(self._rounds)
+        )
+
+    async def _schedule(self) -> None:
+        assert self._send is not None
+        try:
+            with self._scope:
+                async with anyio.create_task_group() as polls:
+                    while not self._done():
+                        if self._heap and self._heap[0][0] <= anyio.current_time():
+                            await self._dispatch(polls)
+                        else:
+                            await self._sleep()
+                    # Before any await: add() must not slip a vehicle in now.
+                    self._phase = "finished"
+        finally:
+            # The stream ends here, so consumers finish whether we ran out of
+            # rounds, were stopped, or crashed.
+            self._send.close()
+
+    async def _sleep(self) -> None:
+        assert self._wakeup is not None
+        if self._heap:
+            deadline = self._heap[0][0]
+        elif self._rounds is not None and self._inflight == 0:
+            deadline = self._slot(self._rounds)
+        else:
+            deadline = math.inf
+        with anyio.move_on_at(deadline):
+            await self._wakeup.wait()
+        if self._wakeup.is_set():
+            # Nothing is lost by resetting: the loop re-reads all state next.
+            self._wakeup = anyio.Event()
+
+    async def _dispatch(self, polls: TaskGroup) -> None:
+        _, _, state, round_, skip = heapq.heappop(self._heap)
+        if state.removed:
+            return
+        if skip is not None:
+            await self._emit_skip(state, round_, skip)
+            self._plan(state, round_ + 1)
+            return
+        await self._slots.acquire()
+        if state.removed:
+            self._slots.release()
+            return
+        self._inflight += 1
+        polls.start_soon(self._poll, state, round_)
+
+    async def _emit_skip(self, state: _VehicleState, round_: int, reason: SkipReason) -> None:
+        assert self._send is not None
+        now = anyio.current_time()
+        await self._send.send(
+            PollResult(
+                vehicle_id=state.vehicle.vehicle_id,
+                round=round_,
+                started_at=dt.datetime.now(dt.UTC),
+                latency=0.0,
+                skipped=reason,
+                backoff=max(0.0, state.blocked_until - now),
+            )
+        )
+
+    async def _poll(self, state: _VehicleState, round_: int) -> None:
+        assert self._send is not None
+        try:
+            result = await self._read(state, round_)
+            await self._send.send(result)
+        finally:
+            self._slots.release()
+            self._inflight -= 1
+            if not state.removed:
+                self._plan(state, round_ + 1)
+            self._wake()
+
+    async def _read(self, state: _VehicleState, round_: int) -> PollResult:
+        vehicle = state.vehicle
+        values: dict[str, Any] = {}
+        errors: dict[str, SmartcarError] = {}
+        timings: dict[str, float] = {}
+
+        async def read(name: str) -> None:
+            method: Callable[[], Awaitable[Any]] = getattr(vehicle, name)
+            began = perf_counter()
+            try:
+                values[name] = await method()
+            except SmartcarError as exc:
+                errors[name] = exc
+            timings[name] = perf_counter() - began
+
+        started_at = dt.datetime.now(dt.UTC)
+        began = perf_counter()
+        scope = (
+            anyio.move_on_after(self._timeout) if self._timeout is not None else anyio.CancelScope()
+        )
+        with scope:
+            # Started in the same event-loop turn, the reads land in one
+            # coalescer window: one batch request per vehicle and round.
+            async with anyio.create_task_group() as tg:
+                for name in self._reads:
+                    tg.start_soon(read, name)
+        latency = perf_counter() - began
+        if scope.cancelled_caught:
+            for name in self._reads:
+                if name not in values and name not in errors:
+                    errors[name] = APITimeoutError(
+                        f"{name} got no answer within the poller's timeout of {self._timeout:g} s"
+                    )
+        backoff = self._note_outcome(state, errors)
+        return PollResult(
+            vehicle_id=vehicle.vehicle_id,
+            round=round_,
+            started_at=started_at,
+            latency=latency,
+            values={n: values[n] for n in self._reads if n in values},
+            errors={n: errors[n] for n in self._reads if n in errors},
+            timings={n: timings[n] for n in self._reads if n in timings},
+            backoff=backoff,
+        )
+
+    def _note_outcome(self, state: _VehicleState, errors: Mapping[str, SmartcarError]) -> float:
+        """Update the vehicle's back-off from this poll's errors; return the delay set."""
+        retry_afters = [e.retry_after for e in errors.values() if isinstance(e, RateLimitError)]
+        state_error = any(isinstance(e, VehicleStateError) for e in errors.values())
+        if not retry_afters and not state_error:
+            state.failures = 0
+            return 0.0
+        state.failures += 1
+        exponential = min(self._max_backoff, self._backoff * 2.0 ** (state.failures - 1))
+        told = [seconds for seconds in retry_afters if seconds is not None]
+        delay = exponential if state_error or not told else 0.0
+        if told:
+            # The server's Retry-After wins over our guess, even past max_backoff.
+            delay = max(delay, *told)
+        state.blocked_until = anyio.current_time() + delay
+        return delay
+
+
+def shard_of(vehicle_id: str, shards: int) -> int:
+    """The shard of ``shards`` that ``vehicle_id`` belongs to (stable across processes)."""
+    _count("shards", shards, minimum=1)
+    digest = hashlib.blake2b(vehicle_id.encode(), digest_size=8, person=b"sc-shard").digest()
+    return int.from_bytes(digest, "big") % shards
+
+
+def check_reads(reads: Iterable[str]) -> tuple[str, ...]:
+    if isinstance(reads, str):
+        raise TypeError('reads must be an iterable of read names, e.g. ("odometer", "location")')
+    names = tuple(dict.fromkeys(reads))
+    if not names:
+        raise ValueError("reads must name at least one read")
+    unknown = [name for name in names if name not in READ_NAMES]
+    if unknown:
+        raise ValueError(
+            f"unknown read{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}; "
+            f"valid reads: {', '.join(READ_NAMES)}"
+        )
+    return names
+
+
+def _check_shard(shard: tuple[int, int] | None) -> tuple[int, int] | None:
+    if shard is None:
+        return None
+    try:
+        index, count = shard
+    except (TypeError, ValueError):
+        raise TypeError("shard must be a pair (index, count)") from None
+    _count("shard count", count, minimum=1)
+    _count("shard index", index, minimum=0)
+    if index >= count:
+        raise ValueError(f"shard index must be below the shard count, got {index} of {count}")
+    return (index, count)
+
+
+def _positive(name: str, value: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{name} must be a number of seconds, got {type(value).__name__}")
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+    return float(value)
+
+
+def _count(name: str, value: int, *, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
