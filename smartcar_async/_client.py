@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import platform
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self, TypeVar
 from urllib.parse import quote
@@ -178,6 +179,7 @@ class Client:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._state = _State.UNOPENED
         self._closing: asyncio.Task[None] | None = None
+        self._pauses: set[anyio.CancelScope] = set()
         self._counters = Counters()
         self._hooks = Hooks(on_batch, on_response)
         self._direct_inflight: set[asyncio.Future[None]] = set()
@@ -228,6 +230,8 @@ class Client:
         await asyncio.shield(self._closing)
 
     async def _close(self) -> None:
+        for scope in list(self._pauses):
+            scope.cancel()
         await self._coalescer.close(grace=self._close_timeout)
         if self._direct_inflight:
             await asyncio.wait(set(self._direct_inflight), timeout=self._close_timeout)
@@ -365,6 +369,7 @@ class Client:
         retry: bool,
         cost: int = 1,
         auth: object = None,
+        spent: int = 0,
     ) -> RawResponse:
         """One logical request under the policy: gates, pacing, token, retries.
 
@@ -374,13 +379,22 @@ class Client:
         options: CallOptions = key.options
         vehicle_id = key.vehicle_id
         source = auth if auth is not None else key.auth
-        attempt = 0
+        attempt = spent  # retries this read already used in earlier flights
         refreshed = False
+        fresh: str | None = None
         while True:
-            await self._gates.wait(vehicle_id, self._retry.max_retry_after)
-            if self._budget is not None:
-                await self._budget.acquire(cost)
-            token = source if isinstance(source, str) else await _source(source).token()
+            if self._state is _State.CLOSED:
+                raise ClientClosedError("The client was closed before this request was sent")
+            async with self._pause():
+                await self._gates.wait(vehicle_id, self._retry.max_retry_after)
+                if self._budget is not None:
+                    await self._budget.acquire(cost)
+            if isinstance(source, str):
+                token = source
+            elif fresh is not None:
+                token, fresh = fresh, None
+            else:
+                token = await _source(source).token()
             try:
                 return await self._send_once(
                     method,
@@ -396,7 +410,7 @@ class Client:
                     raise
                 refreshed = True
                 logger.info("401 for vehicle %s: refreshing its token once", vehicle_id)
-                await _source(source).refresh(token)
+                fresh = await _source(source).refresh(token)
             except RateLimitError as exc:
                 self._counters.rate_limited += 1
                 wait = self._note_rate_limit(vehicle_id, exc, attempt)
@@ -423,7 +437,24 @@ class Client:
                     attempt,
                     delay,
                 )
-                await anyio.sleep(delay)
+                async with self._pause():
+                    await anyio.sleep(delay)
+
+    @contextlib.asynccontextmanager
+    async def _pause(self) -> AsyncIterator[None]:
+        """A wait before sending (gate, budget, backoff) that aclose() may cut short.
+
+        Nothing is on the wire yet, so there is nothing to let finish: closing
+        cancels the wait and the caller gets ClientClosedError at once.
+        """
+        with anyio.CancelScope() as scope:
+            self._pauses.add(scope)
+            try:
+                yield
+            finally:
+                self._pauses.discard(scope)
+        if scope.cancel_called:
+            raise ClientClosedError("The client was closed while this request waited to be sent")
 
     def _note_rate_limit(self, vehicle_id: str, exc: RateLimitError, attempt: int) -> float:
         """Close the right gate for a 429; return how long it stays closed."""
@@ -460,13 +491,19 @@ class Client:
                 ResponseReceived(method, path, vehicle_id, status, latency, error)
             )
 
-    async def _execute_reads(self, key: QueueKey, paths: tuple[str, ...]) -> Answer:
+    async def _execute_reads(self, key: QueueKey, paths: tuple[str, ...], spent: int = 0) -> Answer:
         """The coalescer's executor: a plain GET for one path, a batch POST for more."""
         params = {"flags": key.flags} if key.flags else None
         if len(paths) == 1:
             self._counters.single_gets += 1
             resp = await self._send(
-                "GET", key, paths[0], params=params, unit_system=key.unit_system, retry=True
+                "GET",
+                key,
+                paths[0],
+                params=params,
+                unit_system=key.unit_system,
+                retry=True,
+                spent=spent,
             )
             return Answer(
                 {paths[0]: RawItem(resp.status, resp.body, resp.headers)}, resp.request_id
@@ -483,6 +520,7 @@ class Client:
             unit_system=key.unit_system,
             retry=True,
             cost=len(paths),
+            spent=spent,
         )
         return parse_batch_envelope(resp.body, resp.request_id)
 

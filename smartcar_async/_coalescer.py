@@ -123,10 +123,14 @@ class Answer:
 class Executor(Protocol):
     """Sends the paths of one flight as one HTTP request (a batch, or a GET for one path).
 
-    It raises a SmartcarError when the whole request failed.
+    ``spent`` is the number of retries its paths already used (after per-item
+    429s), so that retries do not start over. It raises a SmartcarError when
+    the whole request failed.
     """
 
-    def __call__(self, key: QueueKey, paths: tuple[str, ...], /) -> Awaitable[Answer]: ...
+    def __call__(
+        self, key: QueueKey, paths: tuple[str, ...], spent: int, /
+    ) -> Awaitable[Answer]: ...
 
 
 class _Slot:
@@ -306,6 +310,7 @@ class Coalescer:
             callers += len(slot.waiters)
         queue.flights.add(flight)
         paths = tuple(slots)
+        spent = max(slot.attempts for slot in slots.values())
         as_batch = len(paths) > 1
         if self._hooks.on_batch:
             self._hooks.batch_flushed(
@@ -317,18 +322,20 @@ class Coalescer:
                     as_batch=as_batch,
                 )
             )
-        task = asyncio.get_running_loop().create_task(self._run(queue, flight, paths))
+        task = asyncio.get_running_loop().create_task(self._run(queue, flight, paths, spent))
         flight.task = task
         self._tasks.add(task)
         # A done callback, not a finally: a task cancelled before its first
         # step never runs its coroutine, but its callbacks always run.
         task.add_done_callback(lambda t: self._finish(queue, flight, t))
 
-    async def _run(self, queue: _Queue, flight: _Flight, paths: tuple[str, ...]) -> None:
+    async def _run(
+        self, queue: _Queue, flight: _Flight, paths: tuple[str, ...], spent: int
+    ) -> None:
         # The exception boundary of a flight: whatever the executor does, every
         # waiter still attached is resolved before this task ends.
         try:
-            answer = await self._execute(queue.key, paths)
+            answer = await self._execute(queue.key, paths, spent)
         except SmartcarError as exc:
             self._fail_all(flight, exc)
         except Exception as exc:

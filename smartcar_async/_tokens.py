@@ -65,6 +65,16 @@ class CallableTokenSource:
     async def refresh(self, stale: str) -> str:
         return await self._fn()
 
+    # Two handles built from one callable are one identity: their reads may
+    # share a batch.
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, CallableTokenSource):
+            return NotImplemented
+        return self._fn == other._fn
+
+    def __hash__(self) -> int:
+        return hash(self._fn)
+
     def __repr__(self) -> str:
         return f"<CallableTokenSource {getattr(self._fn, '__qualname__', 'callable')}>"
 
@@ -117,6 +127,9 @@ class RefreshingTokenSource:
         task = self._inflight
         if task is None:
             task = asyncio.get_running_loop().create_task(self._do_refresh())
+            # If every waiter was cancelled, nobody reads a failure: collect it
+            # here so asyncio does not report it as never retrieved.
+            task.add_done_callback(_collect)
             self._inflight = task
         # The shield keeps one caller's cancellation from cancelling the refresh
         # every other caller is waiting for.
@@ -139,6 +152,11 @@ class RefreshingTokenSource:
             return access
         finally:
             self._inflight = None
+
+
+def _collect(task: asyncio.Task[Access]) -> None:
+    if not task.cancelled():
+        task.exception()
 
 
 def as_token_source(value: object) -> TokenSource | None:

@@ -73,7 +73,7 @@ class FakeApi:
         self.sent: list[tuple[str, tuple[str, ...]]] = []
         self.cancelled = 0
 
-    async def __call__(self, key: QueueKey, paths: tuple[str, ...]) -> Answer:
+    async def __call__(self, key: QueueKey, paths: tuple[str, ...], spent: int = 0) -> Answer:
         n = len(self.sent)
         self.sent.append((key.vehicle_id, paths))
         assert len(set(paths)) == len(paths), "a path was sent twice in one batch"
