@@ -301,11 +301,6 @@ class Client:
             session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=self._max_connections),
             )
-            # aiohttp silently re-sends GET/DELETE once when a kept-alive
-            # connection drops; our own policy decides what is retried (never a
-            # write), and counts every attempt, so switch that off where we can.
-            if hasattr(session, "_retry_connection"):
-                session._retry_connection = False
             self._session = session
             self._transport_obj = Transport(session)
         if self._limiter is None:

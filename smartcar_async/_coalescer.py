@@ -51,7 +51,7 @@ from ._gates import Gates
 from ._models import Meta
 from ._observability import BatchFlushed, Counters, Hooks
 from ._options import CallOptions
-from ._retry import RetryConfig
+from ._retry import RetryConfig, is_transient
 
 __all__ = ["Answer", "Coalescer", "Executor", "QueueKey", "RawItem"]
 
@@ -395,31 +395,39 @@ class Coalescer:
                 error = error_from_response(
                     item.code, item.body, item.headers, request_id=answer.request_id
                 )
-                if isinstance(error, RateLimitError) and self._requeue(slot, error):
+                if self._requeue(slot, error):
                     continue
                 self._fail_slot(slot, error)
 
-    def _requeue(self, slot: _Slot, error: RateLimitError) -> bool:
-        """A per-item 429: gate the vehicle and queue the path again behind the gate.
+    def _requeue(self, slot: _Slot, error: SmartcarError) -> bool:
+        """A per-item 429 or transient error: queue the path again, behind a wait.
 
-        Only that path's callers wait; the batch's other paths were delivered.
-        Returns False when the wait is too long or the retries are spent.
+        A 429 closes the vehicle's (or the application's) rate-limit gate for
+        its Retry-After; a transient error (5xx, 408) holds the vehicle for one
+        backoff step, as a failed single GET would wait before its retry. Only
+        that path's callers wait; the batch's other paths were delivered.
+        Returns False when the error is final, the wait too long, or the
+        retries are spent.
         """
         queue = slot.queue
-        self._counters.rate_limited += 1
-        wait = error.retry_after
-        if wait is None:
+        vehicle_id = queue.key.vehicle_id
+        if isinstance(error, RateLimitError):
+            self._counters.rate_limited += 1
+            wait = error.retry_after
+            if wait is None:
+                wait = self._retry.backoff(slot.attempts + 1)
+                error.retry_after = wait
+            self._gates.block(None if error.code == "SMARTCAR_API" else vehicle_id, wait, error)
+            if wait > self._retry.max_retry_after:
+                return False
+        elif is_transient(error):
             wait = self._retry.backoff(slot.attempts + 1)
-            error.retry_after = wait
-        self._gates.block(
-            None if error.code == "SMARTCAR_API" else queue.key.vehicle_id, wait, error
-        )
-        if (
-            self._closed
-            or wait > self._retry.max_retry_after
-            or slot.attempts >= queue.key.options.max_retries
-        ):
+        else:
             return False
+        if self._closed or slot.attempts >= queue.key.options.max_retries:
+            return False
+        if not isinstance(error, RateLimitError):
+            self._gates.hold(vehicle_id, wait)
         self._counters.retries += 1
         slot.attempts += 1
         slot.flight = None

@@ -48,6 +48,14 @@ class Gates:
             if len(self._blocked) > _SWEEP_AT:
                 self._sweep()
 
+    def hold(self, vehicle_id: str, seconds: float) -> None:
+        """Delay the vehicle's next request without an error to fail fast with (a backoff)."""
+        until = time.monotonic() + max(0.0, seconds)
+        if self._next_allowed.get(vehicle_id, 0.0) < until:
+            self._next_allowed[vehicle_id] = until
+            if len(self._next_allowed) > _SWEEP_AT:
+                self._sweep()
+
     def blocked_for(self, vehicle_id: str) -> tuple[float, RateLimitError | None]:
         """Seconds until a request for this vehicle may go out, and the error behind a 429 gate."""
         now = time.monotonic()
@@ -64,10 +72,10 @@ class Gates:
                     wait, error = entry[0] - now, entry[1]
             else:
                 del self._blocked[vehicle_id]
-        if self._min_interval:
-            pace = self._next_allowed.get(vehicle_id, 0.0) - now
-            if pace > wait:
-                wait = pace
+        # Pacing and backoff holds: a wait, never a reason to fail fast.
+        pace = self._next_allowed.get(vehicle_id, 0.0) - now
+        if pace > wait:
+            wait = pace
         return wait, error
 
     def fail_fast_error(self, vehicle_id: str, max_wait: float) -> RateLimitError | None:

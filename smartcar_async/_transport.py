@@ -27,7 +27,7 @@ from ._exceptions import (
     error_from_response,
 )
 
-__all__ = ["RawResponse", "Transport", "map_transport_error"]
+__all__ = ["ConnectionDropped", "RawResponse", "Transport", "map_transport_error"]
 
 
 @attrs.frozen
@@ -78,18 +78,44 @@ def _safe_reason(exc: BaseException) -> str:
     return text[:200]
 
 
+class ConnectionDropped(aiohttp.ClientConnectionError):
+    """The server closed the connection mid-request (re-raised under our own name).
+
+    aiohttp silently sends a GET, PUT or DELETE a second time when a kept-alive
+    connection drops, whatever the session. Our retry policy decides what is
+    sent again (never a write) and counts every attempt, so the middleware
+    below hands the failure on under a class aiohttp does not re-send.
+    """
+
+
+async def _no_silent_resend(
+    request: aiohttp.ClientRequest, handler: aiohttp.ClientHandlerType
+) -> aiohttp.ClientResponse:
+    try:
+        return await handler(request)
+    except aiohttp.ClientConnectorError:
+        raise  # never re-sent by aiohttp: nothing reached the server
+    except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
+        raise ConnectionDropped(f"{type(exc).__name__}: {exc}") from exc
+
+
 class Transport:
     """Sends requests over one aiohttp session (owned or borrowed).
 
     A borrowed session keeps its own defaults, but nothing we rely on: we pass
-    absolute URLs (so its ``base_url`` is ignored) and ``raise_for_status=False``
-    on every request.
+    absolute URLs (so its ``base_url`` is ignored), ``raise_for_status=False``,
+    and its own middlewares followed by ours on every request.
     """
 
-    __slots__ = ("_session",)
+    __slots__ = ("_middlewares", "_session")
 
     def __init__(self, session: aiohttp.ClientSession) -> None:
         self._session = session
+        # Per-request middlewares replace the session's; keep the user's first.
+        own: tuple[aiohttp.ClientMiddlewareType, ...] = tuple(
+            getattr(session, "_middlewares", ())
+        )
+        self._middlewares = (*own, _no_silent_resend)
 
     async def request(
         self,
@@ -128,6 +154,7 @@ class Transport:
                 timeout=aiohttp.ClientTimeout(total=timeout),
                 raise_for_status=False,
                 allow_redirects=False,
+                middlewares=self._middlewares,
             ) as resp:
                 raw = await resp.read()
                 status = resp.status

@@ -41,13 +41,6 @@ ATTEMPT_TIMEOUT = 0.2
 # aiohttp (3.10+) silently re-sends an idempotent request (GET, PUT, DELETE)
 # once when the connection drops. The client switches that off on the session
 # it owns; a borrowed session keeps it.
-RESENDS = "_retry_connection" in getattr(aiohttp.ClientSession, "ATTRS", ())
-BORROWED_RESEND = (
-    "BUG: with a borrowed aiohttp session (Client(session=...)), aiohttp's transparent "
-    "re-send of idempotent methods (ClientSession._retry_connection) stays on, so a "
-    "dropped DELETE/PUT write is sent twice and a dropped GET is retried behind the "
-    "policy's back (Client._ensure_transport only switches it off on owned sessions)"
-)
 
 
 def _client(emu: Emulator, **kwargs: Any) -> sc.Client:
@@ -141,14 +134,6 @@ async def test_retry_policy_is_applied_once_per_batch_not_per_caller(
     assert stats.http_requests == 2
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: a transient per-item error inside a 200 batch envelope (5xx SERVER/UPSTREAM, "
-        "408) is failed at once by Coalescer._route, while the same read sent alone as a "
-        "GET is retried: whether a read is retried depends on whether it was coalesced"
-    ),
-)
 @pytest.mark.parametrize(
     "inject",
     [
@@ -370,7 +355,6 @@ async def test_idempotent_method_writes_are_not_resent_after_a_drop(
     assert [r.method for r in vehicle_requests(emu)] == [method], "a write went out twice"
 
 
-@pytest.mark.xfail(RESENDS, strict=True, reason=BORROWED_RESEND)
 @IDEMPOTENT_WRITES
 async def test_idempotent_method_writes_are_not_resent_on_a_borrowed_session(
     emu: Emulator, ids: list[str], call: Any, method: str
@@ -385,7 +369,6 @@ async def test_idempotent_method_writes_are_not_resent_on_a_borrowed_session(
     assert [r.method for r in vehicle_requests(emu)] == [method], "a write went out twice"
 
 
-@pytest.mark.xfail(RESENDS, strict=True, reason=BORROWED_RESEND)
 async def test_a_dropped_get_on_a_borrowed_session_counts_against_max_retries(
     emu: Emulator, ids: list[str]
 ) -> None:
