@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import json
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -14,6 +16,16 @@ __all__ = ["BatchResponse", "batch_body", "parse_batch_envelope"]
 
 def batch_body(paths: Sequence[str]) -> dict[str, list[dict[str, str]]]:
     return {"requests": [{"path": path} for path in paths]}
+
+
+@functools.lru_cache(maxsize=1024)
+def _path_json(path: str) -> bytes:
+    return json.dumps({"path": path}, separators=(",", ":")).encode()
+
+
+def batch_bytes(paths: Sequence[str]) -> bytes:
+    """`batch_body` already encoded, from cached per-path fragments."""
+    return b'{"requests":[' + b",".join([_path_json(p) for p in paths]) + b"]}"
 
 
 def parse_batch_envelope(body: Any, request_id: str | None) -> Answer:

@@ -15,7 +15,7 @@ from urllib.parse import quote
 import aiohttp
 import anyio
 
-from ._batch import batch_body, parse_batch_envelope
+from ._batch import batch_bytes, parse_batch_envelope
 from ._coalescer import Answer, Coalescer, QueueKey, RawItem
 from ._exceptions import (
     APITimeoutError,
@@ -166,7 +166,7 @@ class Client:
             min_vehicle_interval=_seconds("min_vehicle_interval", min_vehicle_interval)
         )
         self._max_concurrent = max_concurrent_requests
-        self._limiter: anyio.CapacityLimiter | None = None
+        self._limiter: asyncio.Semaphore | None = None
         self._close_timeout = _seconds("close_timeout", close_timeout)
         self._max_connections = max_connections
         self._user_agent = user_agent or (
@@ -304,7 +304,7 @@ class Client:
             self._session = session
             self._transport_obj = Transport(session)
         if self._limiter is None:
-            self._limiter = anyio.CapacityLimiter(self._max_concurrent)
+            self._limiter = asyncio.Semaphore(self._max_concurrent)
         return self._transport_obj
 
     def _url(self, vehicle_id: str | None, path: str) -> str:
@@ -380,10 +380,13 @@ class Client:
         while True:
             if self._state is _State.CLOSED:
                 raise ClientClosedError("The client was closed before this request was sent")
-            async with self._pause():
-                await self._gates.wait(vehicle_id, self._retry.max_retry_after)
-                if self._budget is not None:
-                    await self._budget.acquire(cost)
+            if self._budget is not None or self._gates.blocked_for(vehicle_id)[0] > 0:
+                async with self._pause():
+                    await self._gates.wait(vehicle_id, self._retry.max_retry_after)
+                    if self._budget is not None:
+                        await self._budget.acquire(cost)
+            else:
+                self._gates.passed(vehicle_id)
             if isinstance(source, str):
                 token = source
             elif fresh is not None:
@@ -511,7 +514,7 @@ class Client:
             key,
             "/batch",
             params=params,
-            json_body=batch_body(paths),
+            json_body=batch_bytes(paths),
             unit_system=key.unit_system,
             retry=True,
             cost=len(paths),

@@ -377,6 +377,8 @@ class Coalescer:
     # --------------------------------------------------------------- routing
 
     def _route(self, flight: _Flight, answer: Answer) -> None:
+        # Items of one batch usually carry identical SC-* headers: one Meta for them all.
+        metas: dict[Any, Meta] = {}
         for path, slot in flight.slots.items():
             if not slot.waiters:
                 continue
@@ -390,7 +392,7 @@ class Coalescer:
                     ),
                 )
             elif 200 <= item.code < 300:
-                self._deliver(slot, item, answer.request_id)
+                self._deliver(slot, item, answer.request_id, metas)
             else:
                 error = error_from_response(
                     item.code, item.body, item.headers, request_id=answer.request_id
@@ -441,10 +443,25 @@ class Coalescer:
             slot.waiters.clear()
         return True
 
-    def _deliver(self, slot: _Slot, item: RawItem, request_id: str | None) -> None:
-        meta = Meta.from_headers(item.headers)
-        if meta.request_id is None and request_id is not None:
-            meta = attrs.evolve(meta, request_id=request_id)
+    def _deliver(
+        self,
+        slot: _Slot,
+        item: RawItem,
+        request_id: str | None,
+        metas: dict[Any, Meta] | None = None,
+    ) -> None:
+        headers = item.headers
+        try:
+            cache_key: Any = tuple(headers.items()) if type(headers) is dict else None
+            meta = metas.get(cache_key) if metas is not None and cache_key is not None else None
+        except TypeError:  # an unhashable header value
+            cache_key, meta = None, None
+        if meta is None:
+            meta = Meta.from_headers(headers)
+            if meta.request_id is None and request_id is not None:
+                meta = attrs.evolve(meta, request_id=request_id)
+            if metas is not None and cache_key is not None:
+                metas[cache_key] = meta
         # One frozen model per (path, model type), shared by every waiter.
         built: dict[type[Any], Any] = {}
         for fut, model in list(slot.waiters.items()):

@@ -182,13 +182,17 @@ def _structure_each(
     return done
 
 
-def _tuple_hook(tp: Any) -> _Hook:
+def _tuple_hook(tp: Any, conv: Any = None) -> _Hook:
     (item_type, _ellipsis) = get_args(tp)
-    item_hook = _converter.get_structure_hook(item_type)
+    item_hook = (conv or _converter).get_structure_hook(item_type)
 
     def structure_tuple(value: Any, _: Any) -> tuple[Any, ...]:
         if not isinstance(value, list | tuple):
             raise _Mismatch("an array", value)
+        try:  # fast path; on any failure redo it item by item for the error's path
+            return tuple([item_hook(item, item_type) for item in value])
+        except Exception:
+            pass
         return tuple(
             item for _, item in _structure_each(enumerate(value), item_hook, item_type, tp)
         )
@@ -225,7 +229,7 @@ def _is_meta(field: attrs.Attribute[Any]) -> bool:
     return field.name == "meta" and field.type is Meta
 
 
-def _model_hook(cls: type) -> _Hook:
+def _model_hook(cls: type, conv: Any = None, detailed: bool = True) -> _Hook:
     wire: dict[str, str] = {}
     # Typed loosely: mypy would match ** against the _cattrs_* keyword flags.
     overrides: dict[str, Any] = {}
@@ -238,9 +242,10 @@ def _model_hook(cls: type) -> _Hook:
         wire[field.name] = name
         hook = _structure_tolerant_id if field.metadata.get(TOLERANT_ID) else None
         overrides[field.name] = override(rename=name, struct_hook=hook)
-    _WIRE_NAMES[cls] = wire
+    if detailed:
+        _WIRE_NAMES[cls] = wire
     generated: _Hook = make_dict_structure_fn(
-        cls, _converter, _cattrs_detailed_validation=True, **overrides
+        cls, conv or _converter, _cattrs_detailed_validation=detailed, **overrides
     )
 
     def structure_model(value: Any, _: Any) -> Any:
@@ -266,6 +271,22 @@ for _type, _hook in (
     _converter.register_structure_hook(_type, _hook)
 
 _converter.register_unstructure_hook(datetime, datetime.isoformat)
+
+# The same rules without cattrs' detailed validation: tried first, because valid
+# bodies are the rule; a failure is structured again by `_converter` for its path.
+_fast: Final = Converter(detailed_validation=False)
+_fast.register_structure_hook_factory(attrs.has, lambda cls: _model_hook(cls, _fast, False))
+_fast.register_structure_hook_factory(_is_tuple, lambda tp: _tuple_hook(tp, _fast))
+_fast.register_structure_hook_factory(_is_mapping, _mapping_hook)
+for _type, _hook in (
+    (str, _structure_str),
+    (float, _structure_float),
+    (int, _structure_int),
+    (bool, _structure_bool),
+    (datetime, _structure_datetime),
+    (Any, _structure_any),
+):
+    _fast.register_structure_hook(_type, _hook)
 
 
 def _tuple_unstructure_hook(tp: Any) -> Callable[[Any], list[Any]]:
@@ -355,7 +376,7 @@ def _adapter_for(cls: type) -> _Adapter | None:
 # --- the plans, built once at import -------------------------------------
 
 _NOT_RESPONSES: Final = frozenset({Meta, Access})
-_PLANS: Final[dict[type, tuple[_Hook, _Adapter | None, bool]]] = {}
+_PLANS: Final[dict[type, tuple[_Hook, _Adapter | None, bool, _Hook]]] = {}
 
 for _module in (_models, _models_account, _models_makes):
     for _name in _module.__all__:
@@ -365,6 +386,7 @@ for _module in (_models, _models_account, _models_makes):
                 _converter.get_structure_hook(_cls),
                 _adapter_for(_cls),
                 any(_is_meta(field) for field in attrs.fields(_cls)),
+                _fast.get_structure_hook(_cls),
             )
 
 
@@ -375,13 +397,17 @@ def structure(cls: type[T], body: object, meta: Meta = EMPTY_META) -> T:
     *cls* is not a response model (a bug in the caller, not in the answer).
     """
     try:
-        hook, adapt, has_meta = _PLANS[cls]
+        hook, adapt, has_meta, fast = _PLANS[cls]
     except KeyError:
         raise TypeError(f"{cls!r} is not a Smartcar response model") from None
+    model: T
     try:
-        model: T = hook(body if adapt is None else adapt(body), cls)
-    except Exception as exc:
-        raise _invalid(cls, exc, meta) from None
+        model = fast(body if adapt is None else adapt(body), cls)
+    except Exception:
+        try:
+            model = hook(body if adapt is None else adapt(body), cls)
+        except Exception as exc:
+            raise _invalid(cls, exc, meta) from None
     if has_meta and meta is not EMPTY_META:
         # The instance is not shared yet, so this is still construction; going
         # through __init__ again (attrs.evolve) would double the cost.

@@ -58,6 +58,8 @@ class Gates:
 
     def blocked_for(self, vehicle_id: str) -> tuple[float, RateLimitError | None]:
         """Seconds until a request for this vehicle may go out, and the error behind a 429 gate."""
+        if not self._blocked and self._app is None and not self._next_allowed:
+            return 0.0, None  # the common case, on every read: nothing is gated
         now = time.monotonic()
         wait, error = 0.0, None
         if self._app is not None:
@@ -98,6 +100,10 @@ class Gates:
                 twin.retry_after = math.ceil(wait * 1000) / 1000
                 raise twin
             await anyio.sleep(wait)
+        self.passed(vehicle_id)
+
+    def passed(self, vehicle_id: str) -> None:
+        """A request for the vehicle goes out now: start its pacing interval."""
         if self._min_interval:
             self._next_allowed[vehicle_id] = time.monotonic() + self._min_interval
             if len(self._next_allowed) > _SWEEP_AT:

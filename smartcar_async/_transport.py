@@ -9,6 +9,7 @@ aiohttp exception class through it so a new one cannot slip past unmapped.
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from collections.abc import Mapping
@@ -112,9 +113,7 @@ class Transport:
     def __init__(self, session: aiohttp.ClientSession) -> None:
         self._session = session
         # Per-request middlewares replace the session's; keep the user's first.
-        own: tuple[aiohttp.ClientMiddlewareType, ...] = tuple(
-            getattr(session, "_middlewares", ())
-        )
+        own: tuple[aiohttp.ClientMiddlewareType, ...] = tuple(getattr(session, "_middlewares", ()))
         self._middlewares = (*own, _no_silent_resend)
 
     async def request(
@@ -138,7 +137,10 @@ class Transport:
         started = time.perf_counter()
         data: bytes | None = None
         send_headers = dict(headers)
-        if json_body is not None:
+        if isinstance(json_body, bytes):  # already encoded (the batch body)
+            data = json_body
+            send_headers["Content-Type"] = "application/json"
+        elif json_body is not None:
             data = json.dumps(json_body, separators=(",", ":")).encode()
             send_headers["Content-Type"] = "application/json"
         elif form is not None:
@@ -151,7 +153,7 @@ class Transport:
                 headers=send_headers,
                 params=params,
                 data=data,
-                timeout=aiohttp.ClientTimeout(total=timeout),
+                timeout=_client_timeout(timeout),
                 raise_for_status=False,
                 allow_redirects=False,
                 middlewares=self._middlewares,
@@ -167,6 +169,11 @@ class Transport:
         if 200 <= status < 300:
             return RawResponse(status, resp_headers, body, request_id, elapsed)
         raise error_from_response(status, body, resp_headers, request_id=request_id)
+
+
+@functools.lru_cache(maxsize=8)
+def _client_timeout(total: float | None) -> aiohttp.ClientTimeout:
+    return aiohttp.ClientTimeout(total=total)
 
 
 def _parse_body(raw: bytes, status: int, request_id: str | None) -> Any:
