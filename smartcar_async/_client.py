@@ -392,7 +392,7 @@ class Client:
             elif fresh is not None:
                 token, fresh = fresh, None
             else:
-                token = await _source(source).token()
+                token = await _fetch_token(_source(source).token())
             try:
                 return await self._send_once(
                     method,
@@ -408,7 +408,7 @@ class Client:
                     raise
                 refreshed = True
                 logger.info("401 for vehicle %s: refreshing its token once", vehicle_id)
-                fresh = await _source(source).refresh(token)
+                fresh = await _fetch_token(_source(source).refresh(token))
             except RateLimitError as exc:
                 self._counters.rate_limited += 1
                 wait = self._note_rate_limit(vehicle_id, exc, attempt)
@@ -578,6 +578,24 @@ class Client:
         finally:
             marker.set_result(None)
             self._direct_inflight.discard(marker)
+
+
+async def _fetch_token(pending: Awaitable[str]) -> str:
+    """Await a token source; its own failures reach callers as a SmartcarError."""
+    try:
+        token = await pending
+    except SmartcarError:
+        raise
+    except Exception as exc:
+        raise AuthenticationError(
+            f"The token source failed: {type(exc).__name__}", type="AUTHENTICATION"
+        ) from exc
+    if not isinstance(token, str) or not token:
+        raise AuthenticationError(
+            "The token source returned no token (expected a non-empty str)",
+            type="AUTHENTICATION",
+        )
+    return token
 
 
 def _source(auth: object) -> TokenSource:

@@ -341,3 +341,23 @@ async def test_a_failed_refresh_fails_every_waiting_caller_once(
         assert isinstance(await cars[0].odometer(), sc.Odometer)
     assert len(oauth_requests(emu)) == 2
     assert source.refreshes == 1
+
+
+@pytest.mark.parametrize("kind", ["raises", "empty"])
+async def test_a_failing_token_source_surfaces_as_a_smartcar_error(
+    emu: Emulator, ids: list[str], kind: str
+) -> None:
+    async def broken() -> str:
+        if kind == "raises":
+            raise KeyError("the vault is down")
+        return ""
+
+    async with sc.Client(api_origin=emu.url, max_retries=0) as client:
+        car = client.vehicle(ids[0], access_token=broken)
+        with pytest.raises(sc.AuthenticationError) as read_error:
+            await car.odometer()
+        with pytest.raises(sc.AuthenticationError):
+            await car.lock()
+    if kind == "raises":
+        assert isinstance(read_error.value.__cause__, KeyError)
+    assert emu.requests == []
