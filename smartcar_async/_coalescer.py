@@ -457,9 +457,7 @@ class Coalescer:
         except TypeError:  # an unhashable header value
             cache_key, meta = None, None
         if meta is None:
-            meta = Meta.from_headers(headers)
-            if meta.request_id is None and request_id is not None:
-                meta = attrs.evolve(meta, request_id=request_id)
+            meta = Meta.from_headers(headers, request_id)
             if metas is not None and cache_key is not None:
                 metas[cache_key] = meta
         # One frozen model per (path, model type), shared by every waiter.

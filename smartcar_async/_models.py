@@ -115,22 +115,25 @@ class Meta:
     request_id: str | None = None
 
     @classmethod
-    def from_headers(cls, headers: Mapping[str, object]) -> "Meta":
+    def from_headers(
+        cls, headers: Mapping[str, object], request_id: str | None = None
+    ) -> "Meta":
         """Build a Meta from response headers (any key casing).
 
-        Tolerant by design: an unparseable date or a non-string value becomes
-        None, because metadata must never make a good response fail.
+        ``request_id`` is used when the headers carry none: batch items share
+        the envelope's. Tolerant by design: an unparseable date or a non-string
+        value becomes None, because metadata must never make a good response fail.
         """
         picked = pick_headers(headers, _META_HEADERS)
-        if not picked:
+        if not picked and request_id is None:
             return EMPTY_META
         unit_system = picked.get("sc-unit-system")
-        request_id = picked.get("sc-request-id")
+        own_id = picked.get("sc-request-id")
         return cls(
             data_age=parse_datetime_or_none(picked.get("sc-data-age")),
             fetched_at=parse_datetime_or_none(picked.get("sc-fetched-at")),
             unit_system=unit_system if isinstance(unit_system, str) else None,
-            request_id=request_id if isinstance(request_id, str) else None,
+            request_id=own_id if isinstance(own_id, str) else request_id,
         )
 
 
