@@ -15,6 +15,9 @@ from typing import Any
 
 import attrs
 from aiohttp import web
+from leftovers import assert_no_leftover_tasks as assert_no_leftover_tasks
+from leftovers import leftover_tasks as leftover_tasks
+from leftovers import settle as settle
 
 from smartcar_async import Client
 
@@ -45,41 +48,6 @@ async def wait_until(predicate: Callable[[], bool], what: str = "condition") -> 
         if loop.time() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         await asyncio.sleep(0.005)
-
-
-async def settle(turns: int = 5) -> None:
-    """Let the loop run a few turns (callbacks, done-callbacks, cancellations)."""
-    for _ in range(turns):
-        await asyncio.sleep(0)
-
-
-def _coro_file(task: asyncio.Task[Any]) -> str:
-    coro = task.get_coro()
-    code = getattr(coro, "cr_code", None) or getattr(coro, "gi_code", None)
-    return code.co_filename if code is not None else ""
-
-
-def _is_server_task(task: asyncio.Task[Any]) -> bool:
-    # aiohttp's web server keeps one task per open (keep-alive) connection; the
-    # emulator and the stub apps run in the test's loop, so those are expected,
-    # and so are the test runner's own tasks (anyio's pytest plugin).
-    name = _coro_file(task).replace("\\", "/")
-    return (
-        name.endswith(("aiohttp/web_protocol.py", "anyio/_backends/_asyncio.py"))
-        or "/smartcar_async/testing/" in name
-    )
-
-
-def leftover_tasks() -> list[asyncio.Task[Any]]:
-    """Every task but the current one and the in-loop test servers' connection handlers."""
-    current = asyncio.current_task()
-    return [t for t in asyncio.all_tasks() if t is not current and not _is_server_task(t)]
-
-
-async def assert_no_leftover_tasks() -> None:
-    await settle()
-    left = leftover_tasks()
-    assert left == [], f"pending tasks left behind: {left}"
 
 
 @attrs.frozen

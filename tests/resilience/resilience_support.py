@@ -22,6 +22,9 @@ from typing import Any
 import aiohttp
 import attrs
 from aiohttp import web
+from leftovers import assert_no_leftover_tasks as assert_no_leftover_tasks
+from leftovers import leftover_tasks as leftover_tasks
+from leftovers import settle as settle
 
 from smartcar_async import Client, ResponseReceived
 from smartcar_async._exceptions import error_from_response
@@ -96,38 +99,6 @@ async def wait_until(predicate: Callable[[], bool], what: str = "condition") -> 
         if loop.time() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         await asyncio.sleep(0.005)
-
-
-async def settle(turns: int = 5) -> None:
-    for _ in range(turns):
-        await asyncio.sleep(0)
-
-
-def _coro_file(task: asyncio.Task[Any]) -> str:
-    coro = task.get_coro()
-    code = getattr(coro, "cr_code", None) or getattr(coro, "gi_code", None)
-    return code.co_filename.replace("\\", "/") if code is not None else ""
-
-
-def _is_server_task(task: asyncio.Task[Any]) -> bool:
-    # In-loop servers (the emulator, stub apps) keep a task per keep-alive
-    # connection, and anyio's test runner has its own; those are expected.
-    name = _coro_file(task)
-    return (
-        name.endswith(("aiohttp/web_protocol.py", "anyio/_backends/_asyncio.py"))
-        or "/smartcar_async/testing/" in name
-    )
-
-
-def leftover_tasks() -> list[asyncio.Task[Any]]:
-    current = asyncio.current_task()
-    return [t for t in asyncio.all_tasks() if t is not current and not _is_server_task(t)]
-
-
-async def assert_no_leftover_tasks() -> None:
-    await settle()
-    left = leftover_tasks()
-    assert left == [], f"pending tasks left behind: {left}"
 
 
 # ------------------------------------------------------------------ observability
