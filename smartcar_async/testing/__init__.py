@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from ._fleet import Fleet, SimulatedVehicle
     from ._ratelimit import RateLimits
     from ._recording import RecordedRequest
+    from ._webhooks import WebhookDelivery
 
 __all__ = [
     "Emulator",
@@ -31,6 +32,7 @@ __all__ = [
     "RateLimits",
     "RecordedRequest",
     "SimulatedVehicle",
+    "WebhookDelivery",
 ]
 
 # Loaded on first access so that importing the pytest plugin (which pytest does
@@ -42,6 +44,7 @@ _HOMES = {
     "RateLimits": "._ratelimit",
     "RecordedRequest": "._recording",
     "SimulatedVehicle": "._fleet",
+    "WebhookDelivery": "._webhooks",
 }
 
 

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import threading
-from collections.abc import Iterable, Iterator
+import uuid
+from collections.abc import Iterable, Iterator, Mapping
 from types import TracebackType
-from typing import Literal
+from typing import Any, Literal
 
 from aiohttp import web
 
+from . import _webhooks
 from ._auth import Credentials
-from ._clock import Clock
+from ._clock import Clock, iso
 from ._errors import ApiError, status_for
 from ._faults import FaultEngine, FaultKind, Faults, Injection, normalize_path
 from ._fleet import Fleet, generate_fleet
@@ -395,6 +398,71 @@ class Emulator:
     @refresh_token_grace.setter
     def refresh_token_grace(self, value: float) -> None:
         self._state.credentials.refresh_grace = value
+
+    # ------------------------------------------------------------- webhooks
+
+    def _amt(self, amt: str | None) -> str:
+        key = amt if amt is not None else self.management_token
+        if not key:
+            raise ValueError(
+                "pass amt=, or set emu.management_token: deliveries are signed with it"
+            )
+        return key
+
+    async def verify_webhook(
+        self,
+        url: str,
+        *,
+        webhook_id: str | None = None,
+        amt: str | None = None,
+        timeout: float = 10.0,
+    ) -> bool:
+        """Send Smartcar's one-time ``verify`` event to your receiver at ``url``.
+
+        True when it answered 200 with ``{"challenge": HMAC-SHA256(amt, challenge)}``,
+        as Smartcar requires before it delivers anything.
+        """
+        key = self._amt(amt)
+        body, challenge = _webhooks.verify_payload_body(webhook_id or str(uuid.uuid4()))
+        delivery = await _webhooks.post(url, body, key, timeout=timeout)
+        expected = _webhooks.sign(key, challenge.encode())
+        answer = delivery.body
+        return (
+            delivery.status == 200
+            and isinstance(answer, dict)
+            and isinstance(answer.get("challenge"), str)
+            and hmac.compare_digest(answer["challenge"], expected)
+        )
+
+    async def deliver_webhook(
+        self,
+        url: str,
+        *,
+        webhook_id: str | None = None,
+        vehicle_ids: Iterable[str] | None = None,
+        body: Mapping[str, Any] | None = None,
+        amt: str | None = None,
+        timeout: float = 10.0,
+    ) -> _webhooks.WebhookDelivery:
+        """POST one signed webhook delivery to your receiver, as Smartcar would.
+
+        The body is ``body`` if given, else a v2 data event with the odometer and
+        location of ``vehicle_ids`` (default: the vehicles subscribed to
+        ``webhook_id``, else the first vehicle). It carries ``SC-Signature``:
+        hex HMAC-SHA256 of the raw body keyed with ``amt`` (default:
+        ``emu.management_token``). Returns the receiver's status and answer.
+        """
+        key = self._amt(amt)
+        wid = webhook_id or str(uuid.uuid4())
+        if body is None:
+            fleet = self._state.fleet
+            if vehicle_ids is not None:
+                chosen = [v for v in fleet.vehicles if v.id in set(vehicle_ids)]
+            else:
+                chosen = [v for v in fleet.vehicles if wid in v.webhooks] or fleet.vehicles[:1]
+            now = iso(self._state.clock.wall())
+            body = _webhooks.data_payload(wid, chosen, now, mode="test")
+        return await _webhooks.post(url, body, key, timeout=timeout)
 
     def __repr__(self) -> str:
         where = self._url or "not running"
