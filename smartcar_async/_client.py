@@ -5,9 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
-import platform
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self, TypeVar
 from urllib.parse import quote
@@ -17,6 +16,7 @@ import anyio
 
 from ._batch import batch_bytes, parse_batch_envelope
 from ._coalescer import Answer, Coalescer, QueueKey, RawItem
+from ._converter import structure
 from ._exceptions import (
     APITimeoutError,
     AuthenticationError,
@@ -25,6 +25,8 @@ from ._exceptions import (
     SmartcarError,
 )
 from ._gates import Gates, TokenBucket
+from ._http import USER_AGENT
+from ._models import Meta
 from ._observability import (
     BatchHook,
     ClientStats,
@@ -34,13 +36,20 @@ from ._observability import (
     ResponseReceived,
     logger,
 )
-from ._options import CallOptions, RequestBudget, check_retries, check_seconds
+from ._options import (
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_TIMEOUT,
+    CallOptions,
+    RequestBudget,
+    check_retries,
+    check_seconds,
+)
 from ._origins import DEFAULT_API_ORIGIN
 from ._origins import api_origin as resolve_api_origin
 from ._retry import RetryConfig, is_transient
 from ._tokens import TokenSource
 from ._transport import RawResponse, Transport
-from ._version import __version__
+from ._validate import check_int
 
 if TYPE_CHECKING:
     from ._vehicle import Vehicle
@@ -50,8 +59,6 @@ __all__ = ["API_VERSION", "DEFAULT_API_ORIGIN", "Client"]
 T = TypeVar("T")
 
 API_VERSION = "2.0"
-#: Smartcar documents answers of up to 300 s; the official SDKs wait 310 s.
-DEFAULT_TIMEOUT = 310.0
 #: Long enough to catch reads issued a few event-loop turns apart, short
 #: against Smartcar's 3 to 45 s answers (5 ms is at most 0.2% of that).
 DEFAULT_BATCH_WINDOW = 0.005
@@ -121,7 +128,7 @@ class Client:
         session: aiohttp.ClientSession | None = None,
         timeout: float | None = DEFAULT_TIMEOUT,
         deadline: float | None = None,
-        max_retries: int = 2,
+        max_retries: int = DEFAULT_MAX_RETRIES,
         retry_backoff: float = 0.5,
         max_backoff: float = 8.0,
         max_retry_after: float = 60.0,
@@ -145,16 +152,15 @@ class Client:
             deadline=check_seconds("deadline", deadline, allow_none=True),
         )
         self._retry = RetryConfig(
-            max_retries=max_retries,
             initial_backoff=_seconds("retry_backoff", retry_backoff),
             max_backoff=_seconds("max_backoff", max_backoff),
             max_retry_after=_seconds("max_retry_after", max_retry_after),
         )
         window = _seconds("batch_window", batch_window)
-        _check_positive_int("max_batch_size", max_batch_size)
-        _check_positive_int("max_batches_per_vehicle", max_batches_per_vehicle)
-        _check_positive_int("max_connections", max_connections)
-        _check_positive_int("max_concurrent_requests", max_concurrent_requests)
+        check_int("max_batch_size", max_batch_size, minimum=1)
+        check_int("max_batches_per_vehicle", max_batches_per_vehicle, minimum=1)
+        check_int("max_connections", max_connections, minimum=1)
+        check_int("max_concurrent_requests", max_concurrent_requests, minimum=1)
         if request_budget is not None and not isinstance(request_budget, RequestBudget):
             raise TypeError("request_budget must be a RequestBudget or None")
         self._budget = (
@@ -169,10 +175,7 @@ class Client:
         self._limiter: asyncio.Semaphore | None = None
         self._close_timeout = _seconds("close_timeout", close_timeout)
         self._max_connections = max_connections
-        self._user_agent = user_agent or (
-            f"smartcar-async/{__version__} (Python {platform.python_version()}; "
-            f"aiohttp {aiohttp.__version__})"
-        )
+        self._user_agent = user_agent or USER_AGENT
         self._borrowed = session
         self._session: aiohttp.ClientSession | None = session
         self._transport_obj: Transport | None = Transport(session) if session else None
@@ -456,17 +459,11 @@ class Client:
 
     def _note_rate_limit(self, vehicle_id: str, exc: RateLimitError, attempt: int) -> float:
         """Close the right gate for a 429; return how long it stays closed."""
-        wait = exc.retry_after
-        if wait is None:
-            # Smartcar documents no Retry-After for the application limit: back off.
-            wait = self._retry.backoff(attempt + 1)
-            exc.retry_after = wait
-        scope = None if exc.code == "SMARTCAR_API" else vehicle_id
-        self._gates.block(scope, wait, exc)
+        wait = self._gates.rate_limited(vehicle_id, exc, self._retry.backoff(attempt + 1))
         logger.warning(
             "rate limited (%s) %s: waiting %.1fs",
             exc.code,
-            "application-wide" if scope is None else f"vehicle {vehicle_id}",
+            "application-wide" if exc.code == "SMARTCAR_API" else f"vehicle {vehicle_id}",
             wait,
         )
         return wait
@@ -524,14 +521,10 @@ class Client:
 
     async def _read(self, key: QueueKey, path: str, model: type[T]) -> T:
         self._check_usable()
-        deadline = key.options.deadline
-        if deadline is None:
+        if key.options.deadline is None:  # the common case: no cancel scope to pay for
             return await self._coalescer.read(key, path, model)
-        try:
-            with anyio.fail_after(deadline):
-                return await self._coalescer.read(key, path, model)
-        except TimeoutError:
-            raise APITimeoutError(f"No answer within the call deadline of {deadline}s") from None
+        with _deadline(key.options.deadline):
+            return await self._coalescer.read(key, path, model)
 
     async def _direct(
         self,
@@ -544,8 +537,9 @@ class Client:
         json_body: Any = None,
         write: bool,
         auth: object = None,
-    ) -> RawResponse:
-        """A request that bypasses the coalescer (writes, paged or filtered reads)."""
+        model: type[T],
+    ) -> T:
+        """A request that bypasses the coalescer (writes, paged or filtered reads), as ``model``."""
         self._check_usable()
         if write:
             self._counters.writes += 1
@@ -560,10 +554,9 @@ class Client:
             query["flags"] = key.flags
         marker: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._direct_inflight.add(marker)
-        deadline = key.options.deadline
         try:
-            with anyio.fail_after(deadline):
-                return await self._send(
+            with _deadline(key.options.deadline):
+                resp = await self._send(
                     method,
                     key,
                     path,
@@ -573,11 +566,20 @@ class Client:
                     retry=not write,
                     auth=auth,
                 )
-        except TimeoutError:
-            raise APITimeoutError(f"No answer within the call deadline of {deadline}s") from None
         finally:
             marker.set_result(None)
             self._direct_inflight.discard(marker)
+        return structure(model, resp.body, Meta.from_headers(resp.headers))
+
+
+@contextlib.contextmanager
+def _deadline(seconds: float | None) -> Iterator[None]:
+    """Bound a whole call; running out is an APITimeoutError like any other timeout."""
+    try:
+        with anyio.fail_after(seconds):
+            yield
+    except TimeoutError:
+        raise APITimeoutError(f"No answer within the call deadline of {seconds}s") from None
 
 
 async def _fetch_token(pending: Awaitable[str]) -> str:
@@ -607,10 +609,3 @@ def _seconds(name: str, value: float) -> float:
     checked = check_seconds(name, value, allow_none=False)
     assert checked is not None
     return checked
-
-
-def _check_positive_int(name: str, value: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < 1:
-        raise ValueError(f"{name} must be >= 1, got {value}")

@@ -50,13 +50,12 @@ from ._exceptions import (
 from ._gates import Gates
 from ._models import Meta
 from ._observability import BatchFlushed, Counters, Hooks
-from ._options import CallOptions
+from ._options import DEFAULT_OPTIONS, CallOptions
 from ._retry import RetryConfig, is_transient
 
 __all__ = ["Answer", "Coalescer", "Executor", "QueueKey", "RawItem"]
 
 T = TypeVar("T")
-DEFAULT_OPTIONS = CallOptions(timeout=310.0, max_retries=2, deadline=None)
 logger = logging.getLogger("smartcar_async")
 
 
@@ -415,11 +414,9 @@ class Coalescer:
         vehicle_id = queue.key.vehicle_id
         if isinstance(error, RateLimitError):
             self._counters.rate_limited += 1
-            wait = error.retry_after
-            if wait is None:
-                wait = self._retry.backoff(slot.attempts + 1)
-                error.retry_after = wait
-            self._gates.block(None if error.code == "SMARTCAR_API" else vehicle_id, wait, error)
+            wait = self._gates.rate_limited(
+                vehicle_id, error, self._retry.backoff(slot.attempts + 1)
+            )
             if wait > self._retry.max_retry_after:
                 return False
         elif is_transient(error):

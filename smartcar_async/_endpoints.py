@@ -70,7 +70,6 @@ READS: Final[tuple[Read[Any], ...]] = (
 )
 
 _BY_PATH: Final[dict[str, type[Any]]] = {r.path: r.model for r in READS}
-_BY_NAME: Final[dict[str, Read[Any]]] = {r.name: r for r in READS}
 
 
 def normalize_path(path: str) -> str:
@@ -86,7 +85,3 @@ def normalize_path(path: str) -> str:
 def model_for_path(path: str) -> type[Any]:
     """The typed model for a known read path, else the raw :class:`Response`."""
     return _BY_PATH.get(path, m.Response)
-
-
-def read_by_name(name: str) -> Read[Any] | None:
-    return _BY_NAME.get(name)

@@ -48,6 +48,17 @@ class Gates:
             if len(self._blocked) > _SWEEP_AT:
                 self._sweep()
 
+    def rate_limited(self, vehicle_id: str, error: RateLimitError, fallback: float) -> float:
+        """Close the gate a 429 names (the vehicle's, or the application's for
+        RATE_LIMIT:SMARTCAR_API) for its Retry-After, or ``fallback`` seconds when
+        it gave none (Smartcar documents none for the application limit), and
+        record that wait on the error. Returns the wait."""
+        if error.retry_after is None:
+            error.retry_after = fallback
+        wait = error.retry_after
+        self.block(None if error.code == "SMARTCAR_API" else vehicle_id, wait, error)
+        return wait
+
     def hold(self, vehicle_id: str, seconds: float) -> None:
         """Delay the vehicle's next request without an error to fail fast with (a backoff)."""
         until = time.monotonic() + max(0.0, seconds)
@@ -85,9 +96,7 @@ class Gates:
         wait, error = self.blocked_for(vehicle_id)
         if error is None or wait <= max_wait:
             return None
-        twin = copy.copy(error)
-        twin.retry_after = math.ceil(wait * 1000) / 1000
-        return twin
+        return _still_limited(error, wait)
 
     async def wait(self, vehicle_id: str, max_wait: float) -> None:
         """Sleep until the vehicle's gates open, or raise if that is more than ``max_wait``."""
@@ -96,9 +105,7 @@ class Gates:
             if wait <= 0:
                 break
             if error is not None and wait > max_wait:
-                twin = copy.copy(error)
-                twin.retry_after = math.ceil(wait * 1000) / 1000
-                raise twin
+                raise _still_limited(error, wait)
             await anyio.sleep(wait)
         self.passed(vehicle_id)
 
@@ -113,6 +120,13 @@ class Gates:
         now = time.monotonic()
         self._blocked = {k: v for k, v in self._blocked.items() if v[0] > now}
         self._next_allowed = {k: v for k, v in self._next_allowed.items() if v > now}
+
+
+def _still_limited(error: RateLimitError, wait: float) -> RateLimitError:
+    """A copy of the 429 that closed a gate, saying how long it stays closed."""
+    twin = copy.copy(error)
+    twin.retry_after = math.ceil(wait * 1000) / 1000
+    return twin
 
 
 class TokenBucket:

@@ -18,6 +18,7 @@ from typing import Any, Final
 import aiohttp
 
 from ._exceptions import SmartcarError
+from ._options import DEFAULT_TIMEOUT
 from ._transport import RawResponse, Transport
 from ._version import __version__
 
@@ -31,8 +32,6 @@ __all__ = [
     "send",
 ]
 
-#: Smartcar documents answers of up to 300 s; the official SDKs wait 310 s.
-DEFAULT_TIMEOUT: Final = 310.0
 USER_AGENT: Final = (
     f"smartcar-async/{__version__} (Python {platform.python_version()}; "
     f"aiohttp {aiohttp.__version__})"

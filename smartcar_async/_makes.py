@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from . import _models as m
 from . import _models_makes as mm
-from ._converter import structure
 from ._validate import check_charge_limit, check_coordinates, format_date
 
 if TYPE_CHECKING:
@@ -50,7 +49,7 @@ class _Make:
         write: bool = True,
     ) -> T:
         car = self._vehicle
-        resp = await car._client._direct(
+        return await car._client._direct(
             method,
             car._key,
             f"/{self._prefix}{leaf}",
@@ -58,8 +57,8 @@ class _Make:
             params=params,
             json_body=body,
             write=write,
+            model=model,
         )
-        return structure(model, resp.body, m.Meta.from_headers(resp.headers))
 
 
 class _ChargeMeters(_Make):

@@ -115,9 +115,7 @@ class Meta:
     request_id: str | None = None
 
     @classmethod
-    def from_headers(
-        cls, headers: Mapping[str, object], request_id: str | None = None
-    ) -> "Meta":
+    def from_headers(cls, headers: Mapping[str, object], request_id: str | None = None) -> "Meta":
         """Build a Meta from response headers (any key casing).
 
         ``request_id`` is used when the headers carry none: batch items share

@@ -12,7 +12,15 @@ from typing import Final, Literal
 
 import attrs
 
-__all__ = ["NOT_GIVEN", "CallOptions", "NotGiven", "RequestBudget"]
+__all__ = [
+    "DEFAULT_MAX_RETRIES",
+    "DEFAULT_OPTIONS",
+    "DEFAULT_TIMEOUT",
+    "NOT_GIVEN",
+    "CallOptions",
+    "NotGiven",
+    "RequestBudget",
+]
 
 
 class NotGiven(enum.Enum):
@@ -25,6 +33,10 @@ class NotGiven(enum.Enum):
 
 
 NOT_GIVEN: Final = NotGiven.NOT_GIVEN
+
+#: Smartcar documents answers of up to 300 s; the official SDKs wait 310 s.
+DEFAULT_TIMEOUT: Final = 310.0
+DEFAULT_MAX_RETRIES: Final = 2
 NotGivenType = Literal[NotGiven.NOT_GIVEN]
 
 
@@ -76,6 +88,12 @@ class CallOptions:
             if isinstance(deadline, NotGiven)
             else check_seconds("deadline", deadline, allow_none=True),
         )
+
+
+#: What a Client uses when it is given no options (and what bare queue keys assume).
+DEFAULT_OPTIONS: Final = CallOptions(
+    timeout=DEFAULT_TIMEOUT, max_retries=DEFAULT_MAX_RETRIES, deadline=None
+)
 
 
 @attrs.frozen

@@ -13,6 +13,7 @@ from ._exceptions import (
     SmartcarError,
     UpstreamError,
 )
+from ._options import check_seconds
 
 __all__ = ["RetryConfig", "is_transient"]
 
@@ -21,29 +22,22 @@ __all__ = ["RetryConfig", "is_transient"]
 class RetryConfig:
     """Retry settings for reads (writes are never retried: Smartcar has no idempotency key).
 
-    ``max_retries`` retries follow the first attempt, waiting ``initial_backoff``
-    seconds doubling up to ``max_backoff``, less up to 25% jitter so that a
-    fleet of workers does not retry in lockstep. A 429 whose Retry-After is at
+    Retries (as many as the call's ``CallOptions.max_retries``) wait
+    ``initial_backoff`` seconds doubling up to ``max_backoff``, less up to 25%
+    jitter so that a fleet of workers does not retry in lockstep. A 429 whose Retry-After is at
     most ``max_retry_after`` seconds is waited out and retried; a longer one is
     raised at once.
 
     Added in 0.1.0.
     """
 
-    max_retries: int = 2
     initial_backoff: float = 0.5
     max_backoff: float = 8.0
     max_retry_after: float = 60.0
 
     def __attrs_post_init__(self) -> None:
-        if isinstance(self.max_retries, bool) or not isinstance(self.max_retries, int):
-            raise TypeError("max_retries must be an int")
-        if self.max_retries < 0:
-            raise ValueError("max_retries must be >= 0")
         for name in ("initial_backoff", "max_backoff", "max_retry_after"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-                raise ValueError(f"{name} must be a number >= 0")
+            check_seconds(name, getattr(self, name), allow_none=False)
 
     def backoff(self, retry: int) -> float:
         """Seconds to wait before retry number ``retry`` (1-based)."""

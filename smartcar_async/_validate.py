@@ -13,6 +13,7 @@ from collections.abc import Mapping
 __all__ = [
     "check_charge_limit",
     "check_coordinates",
+    "check_int",
     "check_method",
     "check_request_path",
     "check_token",
@@ -77,6 +78,14 @@ def _number(name: str, value: object) -> float:
     if not math.isfinite(number):
         raise ValueError(f"{name} must be finite, got {value!r}")
     return number
+
+
+def check_int(name: str, value: object, *, minimum: int = 0) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return value
 
 
 def check_charge_limit(limit: object) -> float:

@@ -12,8 +12,7 @@ from . import _endpoints as ep
 from . import _models as m
 from ._batch import BatchResponse
 from ._coalescer import QueueKey
-from ._converter import structure
-from ._endpoints import model_for_path, normalize_path
+from ._endpoints import Read, model_for_path, normalize_path
 from ._exceptions import SmartcarError
 from ._makes import Audi, Bmw, Cadillac, Chevrolet, Ford, Nissan, Tesla
 from ._options import NOT_GIVEN, CallOptions, NotGiven
@@ -21,6 +20,7 @@ from ._tokens import TokenSource, as_token_source
 from ._validate import (
     check_charge_limit,
     check_coordinates,
+    check_int,
     check_method,
     check_request_path,
     check_token,
@@ -165,63 +165,63 @@ class Vehicle:
 
     async def attributes(self) -> m.Attributes:
         """Make, model and year (``GET /vehicles/{id}``)."""
-        return await self._client._read(self._key, ep.ATTRIBUTES.path, m.Attributes)
+        return await self._fetch(ep.ATTRIBUTES)
 
     async def vin(self) -> m.Vin:
         """The vehicle identification number."""
-        return await self._client._read(self._key, ep.VIN.path, m.Vin)
+        return await self._fetch(ep.VIN)
 
     async def odometer(self) -> m.Odometer:
         """Total distance travelled (km, or miles when imperial)."""
-        return await self._client._read(self._key, ep.ODOMETER.path, m.Odometer)
+        return await self._fetch(ep.ODOMETER)
 
     async def location(self) -> m.Location:
         """Last known latitude and longitude, in degrees."""
-        return await self._client._read(self._key, ep.LOCATION.path, m.Location)
+        return await self._fetch(ep.LOCATION)
 
     async def fuel(self) -> m.Fuel:
         """Fuel tank level: fraction remaining, amount (L or gal) and range (km or mi)."""
-        return await self._client._read(self._key, ep.FUEL.path, m.Fuel)
+        return await self._fetch(ep.FUEL)
 
     async def battery(self) -> m.Battery:
         """EV battery level (fraction 0..1) and range (km or mi)."""
-        return await self._client._read(self._key, ep.BATTERY.path, m.Battery)
+        return await self._fetch(ep.BATTERY)
 
     async def battery_capacity(self) -> m.BatteryCapacity:
         """Usable battery capacity in kWh."""
-        return await self._client._read(self._key, ep.BATTERY_CAPACITY.path, m.BatteryCapacity)
+        return await self._fetch(ep.BATTERY_CAPACITY)
 
     async def nominal_capacity(self) -> m.NominalCapacity:
         """Nominal battery capacity and the capacities the user may choose from."""
-        return await self._client._read(self._key, ep.NOMINAL_CAPACITY.path, m.NominalCapacity)
+        return await self._fetch(ep.NOMINAL_CAPACITY)
 
     async def charge(self) -> m.Charge:
         """Whether the vehicle is plugged in and its charging state."""
-        return await self._client._read(self._key, ep.CHARGE.path, m.Charge)
+        return await self._fetch(ep.CHARGE)
 
     async def get_charge_limit(self) -> m.ChargeLimit:
         """The charge limit, a fraction between 0.5 and 1."""
-        return await self._client._read(self._key, ep.CHARGE_LIMIT.path, m.ChargeLimit)
+        return await self._fetch(ep.CHARGE_LIMIT)
 
     async def tire_pressure(self) -> m.TirePressure:
         """Tire pressures (kPa, or psi when imperial)."""
-        return await self._client._read(self._key, ep.TIRE_PRESSURE.path, m.TirePressure)
+        return await self._fetch(ep.TIRE_PRESSURE)
 
     async def engine_oil(self) -> m.EngineOil:
         """Remaining engine oil life, a fraction 0..1."""
-        return await self._client._read(self._key, ep.ENGINE_OIL.path, m.EngineOil)
+        return await self._fetch(ep.ENGINE_OIL)
 
     async def lock_status(self) -> m.LockStatus:
         """Lock state and open/closed status of doors, windows, sunroof, storage, charging port."""
-        return await self._client._read(self._key, ep.LOCK_STATUS.path, m.LockStatus)
+        return await self._fetch(ep.LOCK_STATUS)
 
     async def diagnostic_system_status(self) -> m.DiagnosticSystemStatus:
         """Health of the vehicle's systems."""
-        return await self._client._read(self._key, ep.SYSTEM_STATUS.path, m.DiagnosticSystemStatus)
+        return await self._fetch(ep.SYSTEM_STATUS)
 
     async def diagnostic_trouble_codes(self) -> m.DiagnosticTroubleCodes:
         """Active diagnostic trouble codes."""
-        return await self._client._read(self._key, ep.TROUBLE_CODES.path, m.DiagnosticTroubleCodes)
+        return await self._fetch(ep.TROUBLE_CODES)
 
     async def permissions(
         self, *, limit: int | None = None, offset: int | None = None
@@ -232,13 +232,13 @@ class Vehicle:
         ``offset`` it is sent on its own, since a batch item carries no query.
         """
         if limit is None and offset is None:
-            return await self._client._read(self._key, ep.PERMISSIONS.path, m.Permissions)
+            return await self._fetch(ep.PERMISSIONS)
         params = {}
         if limit is not None:
-            params["limit"] = str(_non_negative_int("limit", limit, minimum=1))
+            params["limit"] = str(check_int("limit", limit, minimum=1))
         if offset is not None:
-            params["offset"] = str(_non_negative_int("offset", offset))
-        return await self._get(ep.PERMISSIONS.path, m.Permissions, params)
+            params["offset"] = str(check_int("offset", offset))
+        return await self._get(ep.PERMISSIONS, params)
 
     async def service_history(
         self,
@@ -257,7 +257,7 @@ class Vehicle:
             params["startDate"] = start
         if end is not None:
             params["endDate"] = end
-        return await self._get(ep.SERVICE_HISTORY.path, m.ServiceHistory, params)
+        return await self._get(ep.SERVICE_HISTORY, params)
 
     async def batch(self, paths: Iterable[str]) -> BatchResponse:
         """Read several paths in one go; per-path failures do not raise here.
@@ -281,6 +281,10 @@ class Vehicle:
                 raise result
             outcomes[path] = result
         return BatchResponse(outcomes)
+
+    async def _fetch(self, read: Read[T]) -> T:
+        """A typed read from the endpoint table: its path and model stated once, there."""
+        return await self._client._read(self._key, read.path, read.model)
 
     # --------------------------------------------------------------- writes
 
@@ -324,10 +328,9 @@ class Vehicle:
         """Unsubscribe from a webhook; authorised by the application management token (AMT)."""
         token = check_token(amt, "amt")
         path = "/webhooks/" + _segment("webhook_id", webhook_id)
-        resp = await self._client._direct(
-            "DELETE", self._key, path, unit_system=None, write=True, auth=token
+        return await self._client._direct(
+            "DELETE", self._key, path, unit_system=None, write=True, auth=token, model=m.Status
         )
-        return structure(m.Status, resp.body, m.Meta.from_headers(resp.headers))
 
     async def request(
         self,
@@ -346,7 +349,7 @@ class Vehicle:
         clean = check_request_path(path)
         if verb == "GET" and body is None and not params:
             return await self._client._read(self._key, clean, m.Response)
-        resp = await self._client._direct(
+        return await self._client._direct(
             verb,
             self._key,
             clean,
@@ -354,22 +357,27 @@ class Vehicle:
             params=params,
             json_body=body,
             write=verb != "GET",
+            model=m.Response,
         )
-        return structure(m.Response, resp.body, m.Meta.from_headers(resp.headers))
 
     # ------------------------------------------------------------- plumbing
 
-    async def _get(self, path: str, model: type[T], params: Mapping[str, str]) -> T:
-        resp = await self._client._direct(
-            "GET", self._key, path, unit_system=self.unit_system, params=params, write=False
+    async def _get(self, read: Read[T], params: Mapping[str, str]) -> T:
+        """A read with a query (paging, date filters): sent on its own, never batched."""
+        return await self._client._direct(
+            "GET",
+            self._key,
+            read.path,
+            unit_system=self.unit_system,
+            params=params,
+            write=False,
+            model=read.model,
         )
-        return structure(model, resp.body, m.Meta.from_headers(resp.headers))
 
     async def _write(self, method: str, path: str, body: Any, model: type[T]) -> T:
-        resp = await self._client._direct(
-            method, self._key, path, unit_system=None, json_body=body, write=True
+        return await self._client._direct(
+            method, self._key, path, unit_system=None, json_body=body, write=True, model=model
         )
-        return structure(model, resp.body, m.Meta.from_headers(resp.headers))
 
 
 def _segment(name: str, value: object) -> str:
@@ -378,11 +386,3 @@ def _segment(name: str, value: object) -> str:
     if not value or "/" in value or value in (".", "..") or any(ch.isspace() for ch in value):
         raise ValueError(f"{name} must be a single non-empty path segment")
     return quote(value, safe="")
-
-
-def _non_negative_int(name: str, value: object, *, minimum: int = 0) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return value
