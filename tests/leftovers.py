@@ -1,4 +1,4 @@
-"""Shared by the test folders: "no pending tasks left behind", made checkable.
+"""Shared by the test folders: loop helpers, and "no pending tasks left behind" made checkable.
 
 Importable as ``leftovers`` because pytest puts this folder (it holds the root
 conftest.py) on ``sys.path``.
@@ -7,6 +7,7 @@ conftest.py) on ``sys.path``.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 
@@ -14,6 +15,18 @@ async def settle(turns: int = 5) -> None:
     """Let the loop run a few turns (callbacks, done-callbacks, cancellations)."""
     for _ in range(turns):
         await asyncio.sleep(0)
+
+
+async def wait_until(
+    predicate: Callable[[], bool], what: str = "condition", *, within: float
+) -> None:
+    """Poll ``predicate`` every 5 ms until true; fails after ``within`` seconds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while not predicate():
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.005)
 
 
 def _coro_file(task: asyncio.Task[Any]) -> str:

@@ -6,8 +6,8 @@ a tiny ``aiohttp.web`` app (`serve`) for the shapes the emulator never sends.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
+import functools
 import inspect
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -18,6 +18,7 @@ from aiohttp import web
 from leftovers import assert_no_leftover_tasks as assert_no_leftover_tasks
 from leftovers import leftover_tasks as leftover_tasks
 from leftovers import settle as settle
+from leftovers import wait_until as shared_wait_until
 
 from smartcar_async import Client
 
@@ -40,14 +41,8 @@ def make_client(origin: str, **kwargs: Any) -> Client:
     return Client(api_origin=origin, **params)
 
 
-async def wait_until(predicate: Callable[[], bool], what: str = "condition") -> None:
-    """Poll ``predicate`` every few milliseconds until true (fails after HANG_GUARD seconds)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + HANG_GUARD
-    while not predicate():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.005)
+#: Poll a condition every 5 ms; fail after HANG_GUARD seconds.
+wait_until = functools.partial(shared_wait_until, within=HANG_GUARD)
 
 
 @attrs.frozen

@@ -9,10 +9,10 @@ that are at least 0.5 s apart from the alternative.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import contextlib
 import datetime as dt
+import functools
 import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
@@ -25,6 +25,7 @@ from aiohttp import web
 from leftovers import assert_no_leftover_tasks as assert_no_leftover_tasks
 from leftovers import leftover_tasks as leftover_tasks
 from leftovers import settle as settle
+from leftovers import wait_until as shared_wait_until
 
 from smartcar_async import Client, ResponseReceived
 from smartcar_async._exceptions import error_from_response
@@ -91,14 +92,8 @@ def bearer(req: RecordedRequest) -> str:
 # ------------------------------------------------------------------ loop helpers
 
 
-async def wait_until(predicate: Callable[[], bool], what: str = "condition") -> None:
-    """Poll ``predicate`` every 5 ms until true; fails after HANG_GUARD seconds."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + HANG_GUARD
-    while not predicate():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.005)
+#: Poll a condition every 5 ms; fail after HANG_GUARD seconds.
+wait_until = functools.partial(shared_wait_until, within=HANG_GUARD)
 
 
 # ------------------------------------------------------------------ observability
