@@ -391,14 +391,27 @@ def write_markdown(
             k = str(s["4"]["hand_batch_k"])
             floor = s["4"]["hand_batch_cpu_per_read_us"]
             plain = s["4"]["by_k"][k]["contenders"].get("aiohttp", {}).get("cpu_per_read_us")
-            versus = f" = {floor / plain:.2f}x plain aiohttp" if plain else ""
+
+            def versus(value: float) -> str:
+                return f" = {value / plain:.2f}x plain aiohttp" if plain else ""
+
             lines += [
-                f"Reference (not a contender): a hand-written aiohttp batch at k = {k} (one POST "
-                "per vehicle, a future per read resolved with the raw item body; no models, no "
-                f"dedupe, no error handling) costs {floor:.1f} us per read{versus}. That is the "
-                "floor any batching client on aiohttp starts from.",
+                f"References at k = {k} (not contenders): one POST per vehicle, a future per "
+                "read resolved with the raw item body; no models, no dedupe, no error handling "
+                "([`_floors.py`](_floors.py)).",
                 "",
+                f"* over one aiohttp session: {floor:.1f} us per read{versus(floor)}. The floor "
+                "any batching client on aiohttp starts from.",
             ]
+            if "raw_batch_cpu_per_read_us" in s["4"]:
+                raw = s["4"]["raw_batch_cpu_per_read_us"]
+                lines.append(
+                    f"* over bare asyncio protocols, no aiohttp (kept-alive loopback "
+                    "connections, a pre-formatted request, Content-Length parsing only; not a "
+                    f"usable HTTP client): {raw:.1f} us per read{versus(raw)}. The gap between "
+                    "the two is aiohttp's own request machinery."
+                )
+            lines.append("")
     if "5" in s:
         lines += [
             "## Scenario 5: the coalescer's own overhead (in-memory executor)",
@@ -435,7 +448,8 @@ def write_markdown(
             "executor that answers at once from items recorded from the emulator (window 0, so "
             "no timer wait). *Bare harness*: the same tasks awaiting a future resolved on the "
             "next loop turn. *Net* = gross - bare: enqueue, flush, flight task, routing and "
-            "model building, per call.",
+            "model building, per call, garbage collection included (garbage is collected "
+            "before each burst, so a burst pays for what its own objects cost the collector).",
             "",
         ]
     if "6" in s:

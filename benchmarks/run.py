@@ -37,6 +37,7 @@ from _contenders import (
     Read,
     SmartcarAsync,
 )
+from _floors import aiohttp_batch_cost, raw_batch_cost
 from _harness import (
     HERE,
     EmulatorProcess,
@@ -322,59 +323,17 @@ def scenario4(
     # no client at all: part of every async contender's figure, shown apart.
     harness = _harness_cost(len(ids) * max(profile.s4_ks))
     k = max(profile.s4_ks)
-    floor = _hand_batch_cost(emu.url, ids, FLEET_PATHS[:k], profile.s4_reps)
+    floor = aiohttp_batch_cost(emu.url, ids, FLEET_PATHS[:k], profile.s4_reps)
     log(f"  s4 k={k} reference: hand-written aiohttp batch {floor:.1f} us CPU per read")
+    raw = raw_batch_cost(emu.url, ids, FLEET_PATHS[:k], profile.s4_reps)
+    log(f"  s4 k={k} reference: hand-written raw-protocol batch {raw:.1f} us CPU per read")
     return {
         "by_k": by_k,
         "harness_cpu_per_read_us": harness,
         "hand_batch_k": k,
         "hand_batch_cpu_per_read_us": floor,
+        "raw_batch_cpu_per_read_us": raw,
     }
-
-
-def _hand_batch_cost(url: str, ids: Sequence[str], paths: Sequence[str], reps: int) -> float:
-    """CPU per read of the least a batching client can do with aiohttp: per vehicle
-    one POST /batch, one future per read resolved with the item's raw body. No
-    models, no dedupe, no error handling: a floor, not a contender."""
-    import aiohttp
-
-    body = json.dumps({"requests": [{"path": p} for p in paths]}).encode()
-    headers = {
-        "Authorization": "Bearer benchmark",
-        "SC-Unit-System": "metric",
-        "Content-Type": "application/json",
-    }
-
-    async def measure() -> float:
-        async with aiohttp.ClientSession() as session:
-
-            async def flight(vid: str, futs: dict[str, asyncio.Future[Any]]) -> None:
-                async with session.post(
-                    f"{url}/v2.0/vehicles/{vid}/batch", data=body, headers=headers
-                ) as resp:
-                    data = json.loads(await resp.read())
-                for item in data["responses"]:
-                    futs[item["path"]].set_result(item["body"])
-
-            async def one(fut: asyncio.Future[Any]) -> Any:
-                return await fut
-
-            async def burst() -> float:
-                loop = asyncio.get_running_loop()
-                cpu0 = time.process_time()
-                tasks: list[asyncio.Task[Any]] = []
-                for vid in ids:
-                    futs = {p: loop.create_future() for p in paths}
-                    tasks.extend(loop.create_task(one(f)) for f in futs.values())
-                    tasks.append(loop.create_task(flight(vid, futs)))
-                await asyncio.gather(*tasks)
-                return (time.process_time() - cpu0) / (len(ids) * len(paths)) * 1e6
-
-            await burst()
-            return median([await burst() for _ in range(max(reps, 1))])
-
-    settle()
-    return asyncio.run(measure())
 
 
 def _harness_cost(n: int) -> float:

@@ -5,9 +5,9 @@ The flow of one read::
     car.odometer()                      # caller
       -> Coalescer.read(key, "/odometer", Odometer)
            joins the in-flight slot for "/odometer", or the pending one,
-           or opens a pending slot (the first one arms the window timer)
+           or opens a pending slot (the first one puts the queue in a window)
            and awaits ITS OWN future
-    timer fires (or max_batch_size distinct paths are pending)
+    the window's timer fires (or max_batch_size distinct paths are pending)
       -> flush: pending slots become one Flight, run by one task that the
          coalescer owns (never fire-and-forget)
       -> executor: one HTTP request for all the flight's paths
@@ -24,8 +24,9 @@ Invariants (tests and a Hypothesis model check them):
 * a path whose callers all left before the flush is dropped, a flight whose
   callers all left is cancelled (its HTTP request with it), and new callers
   never join a flight that is being cancelled;
-* no task exists per vehicle: an idle queue has no timer and no task, and is
-  removed from the map, so a vehicle handle costs nothing until it is used;
+* no task and no timer exists per vehicle: queues whose windows end in the
+  same tick share one timer, an idle queue is in no window and has no task,
+  and is removed from the map, so a vehicle handle costs nothing until used;
 * nothing is cached after delivery.
 """
 
@@ -34,6 +35,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import logging
+import math
 from collections.abc import Awaitable, Mapping
 from typing import Any, Protocol, TypeVar
 
@@ -132,47 +134,75 @@ class Executor(Protocol):
     ) -> Awaitable[Answer]: ...
 
 
-class _Slot:
-    """The callers waiting for one path of one queue; each owns its future."""
+class _Slot(dict["asyncio.Future[Any]", type[Any]]):
+    """The callers waiting for one path of one queue: each future, and the model it wants.
 
-    __slots__ = ("attempts", "flight", "path", "queue", "waiters")
+    The slot is itself the mapping of its waiters (a dict subclass), which
+    halves the objects a pending read keeps alive; each caller owns its future.
+    """
+
+    __slots__ = ("attempts", "flight", "path", "queue")
 
     def __init__(self, queue: _Queue, path: str) -> None:
+        super().__init__()
         self.queue = queue
         self.path = path
-        self.waiters: dict[asyncio.Future[Any], type[Any]] = {}
         self.flight: _Flight | None = None
         # Retries already spent on this path after per-item 429s.
         self.attempts = 0
 
 
 class _Flight:
-    """One flushed batch: its slots and the task that runs it."""
+    """One flushed batch: its slots and the task that runs it.
 
-    __slots__ = ("abandoned", "slots", "task")
+    The flight is its task's done callback (``__call__``), which spares a
+    closure per flight.
+    """
 
-    def __init__(self, slots: dict[str, _Slot]) -> None:
+    __slots__ = ("abandoned", "coalescer", "queue", "slots", "task")
+
+    def __init__(self, coalescer: Coalescer, queue: _Queue, slots: dict[str, _Slot]) -> None:
+        self.coalescer = coalescer
+        self.queue = queue
         self.slots = slots
         self.task: asyncio.Task[None] | None = None
         self.abandoned = False
 
     def has_waiters(self) -> bool:
-        return any(slot.waiters for slot in self.slots.values())
+        return any(self.slots.values())
+
+    def __call__(self, task: asyncio.Task[None]) -> None:
+        self.coalescer._finish(self.queue, self, task)
+
+
+class _Window:
+    """The queues whose batch window ends in the same tick, and their one timer.
+
+    A burst over a fleet arms thousands of queues within a millisecond or
+    two; sharing a timer per tick keeps the loop's timer heap at a few
+    entries instead of one per vehicle.
+    """
+
+    __slots__ = ("handle", "queues", "tick")
+
+    def __init__(self, tick: int) -> None:
+        self.tick = tick
+        self.queues: dict[_Queue, None] = {}
+        self.handle: asyncio.Handle | None = None
 
 
 class _Queue:
-    __slots__ = ("flights", "inflight", "key", "pending", "timer")
+    __slots__ = ("flights", "inflight", "key", "pending", "window")
 
     def __init__(self, key: QueueKey) -> None:
         self.key = key
         self.pending: dict[str, _Slot] = {}
         self.inflight: dict[str, _Slot] = {}
         self.flights: set[_Flight] = set()
-        # A TimerHandle for a window > 0, a plain Handle for "next loop turn".
-        self.timer: asyncio.Handle | None = None
+        self.window: _Window | None = None
 
     def idle(self) -> bool:
-        return not self.pending and not self.flights and self.timer is None
+        return not self.pending and not self.flights and self.window is None
 
 
 class Coalescer:
@@ -200,6 +230,10 @@ class Coalescer:
         self._hooks = hooks
         self._gates = gates if gates is not None else Gates()
         self._retry = retry if retry is not None else RetryConfig()
+        # Windows end on ticks of a fifth of the window: a queue's window lasts
+        # between 1 and 1.2 times the configured one.
+        self._tick = window / 5
+        self._windows: dict[int, _Window] = {}
         self._queues: dict[QueueKey, _Queue] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
@@ -234,48 +268,88 @@ class Coalescer:
         if self._join_inflight:
             slot = queue.inflight.get(path)
             if slot is not None:
-                slot.waiters[fut] = model
+                slot[fut] = model
                 counters.dedupe_hits += 1
                 counters.inflight_joins += 1
                 return slot
         slot = queue.pending.get(path)
         if slot is not None:
-            slot.waiters[fut] = model
+            slot[fut] = model
             counters.dedupe_hits += 1
             return slot
         slot = _Slot(queue, path)
-        slot.waiters[fut] = model
+        slot[fut] = model
         queue.pending[path] = slot
         if len(queue.flights) < self._max_flights:
             if len(queue.pending) >= self._max_batch_size:
                 self._flush(queue)
-            elif queue.timer is None:
-                loop = asyncio.get_running_loop()
-                if self._window > 0:
-                    queue.timer = loop.call_later(self._window, self._flush, queue)
-                else:
-                    queue.timer = loop.call_soon(self._flush, queue)
+            elif queue.window is None:
+                self._arm(queue)
         return slot
+
+    # ---------------------------------------------------------------- windows
+
+    def _arm(self, queue: _Queue) -> None:
+        """Put the queue in the window that ends on its tick (a shared timer)."""
+        loop = asyncio.get_running_loop()
+        # Tick -1 is "the next loop turn", for a window of 0.
+        tick = math.ceil((loop.time() + self._window) / self._tick) if self._window > 0 else -1
+        window = self._windows.get(tick)
+        if window is None:
+            window = self._windows[tick] = _Window(tick)
+            if tick < 0:
+                window.handle = loop.call_soon(self._fire, window)
+            else:
+                window.handle = loop.call_at(tick * self._tick, self._fire, window)
+        window.queues[queue] = None
+        queue.window = window
+
+    def _disarm(self, queue: _Queue) -> None:
+        window = queue.window
+        if window is None:
+            return
+        queue.window = None
+        window.queues.pop(queue, None)
+        if not window.queues and window.handle is not None:
+            # Nobody left in this window: no timer may outlive its queues.
+            window.handle.cancel()
+            window.handle = None
+            if self._windows.get(window.tick) is window:
+                del self._windows[window.tick]
+
+    def _fire(self, window: _Window) -> None:
+        if self._windows.get(window.tick) is window:
+            del self._windows[window.tick]
+        window.handle = None
+        queues, window.queues = window.queues, {}
+        for queue in queues:
+            # A queue flushed early (a full batch) or emptied by cancellations
+            # has left this window already.
+            if queue.window is window:
+                try:
+                    self._flush(queue)
+                except Exception:
+                    # A bug, but one vehicle's must not strand the others in this window.
+                    logger.exception("Flushing vehicle %s failed", queue.key.vehicle_id)
 
     def _leave(self, slot: _Slot, fut: asyncio.Future[Any]) -> None:
         """A caller gave up (cancelled): forget its future, and what nobody needs any more."""
-        if slot.waiters.pop(fut, None) is None:
+        if slot.pop(fut, None) is None:
             # A rate-limited path requeued into a newer pending slot took its
             # waiters along: look for the future there.
             moved = slot.queue.pending.get(slot.path)
-            if moved is None or moved is slot or moved.waiters.pop(fut, None) is None:
+            if moved is None or moved is slot or moved.pop(fut, None) is None:
                 return
             slot = moved
-        if slot.waiters:
+        if slot:
             return
         queue = slot.queue
         flight = slot.flight
         if flight is None:
             if queue.pending.get(slot.path) is slot:
                 del queue.pending[slot.path]
-            if not queue.pending and queue.timer is not None:
-                queue.timer.cancel()
-                queue.timer = None
+            if not queue.pending:
+                self._disarm(queue)
         elif not flight.abandoned and not flight.has_waiters():
             self._abandon(queue, flight)
         self._maybe_drop(queue)
@@ -291,22 +365,24 @@ class Coalescer:
     # ----------------------------------------------------------------- flush
 
     def _flush(self, queue: _Queue) -> None:
-        if queue.timer is not None:
-            queue.timer.cancel()
-            queue.timer = None
+        self._disarm(queue)
         while queue.pending and len(queue.flights) < self._max_flights:
-            paths = list(queue.pending)[: self._max_batch_size]
-            slots = {path: queue.pending.pop(path) for path in paths}
+            if len(queue.pending) <= self._max_batch_size:
+                # The usual case: the whole queue is one batch; hand its dict over.
+                slots, queue.pending = queue.pending, {}
+            else:
+                paths = list(queue.pending)[: self._max_batch_size]
+                slots = {path: queue.pending.pop(path) for path in paths}
             self._launch(queue, slots)
         self._maybe_drop(queue)
 
     def _launch(self, queue: _Queue, slots: dict[str, _Slot]) -> None:
-        flight = _Flight(slots)
+        flight = _Flight(self, queue, slots)
         callers = 0
         for path, slot in slots.items():
             slot.flight = flight
             queue.inflight[path] = slot
-            callers += len(slot.waiters)
+            callers += len(slot)
         queue.flights.add(flight)
         paths = tuple(slots)
         spent = max(slot.attempts for slot in slots.values())
@@ -326,7 +402,7 @@ class Coalescer:
         self._tasks.add(task)
         # A done callback, not a finally: a task cancelled before its first
         # step never runs its coroutine, but its callbacks always run.
-        task.add_done_callback(lambda t: self._finish(queue, flight, t))
+        task.add_done_callback(flight)
 
     async def _run(
         self, queue: _Queue, flight: _Flight, paths: tuple[str, ...], spent: int
@@ -379,7 +455,7 @@ class Coalescer:
         # Items of one batch usually carry identical SC-* headers: one Meta for them all.
         metas: dict[Any, Meta] = {}
         for path, slot in flight.slots.items():
-            if not slot.waiters:
+            if not slot:
                 continue
             item = answer.items.get(path)
             if item is None:
@@ -435,58 +511,59 @@ class Coalescer:
             queue.pending[slot.path] = slot
         else:
             # New callers queued this path meanwhile: one slot serves them all.
-            waiting.waiters.update(slot.waiters)
+            waiting.update(slot)
             waiting.attempts = max(waiting.attempts, slot.attempts)
-            slot.waiters.clear()
+            slot.clear()
         return True
 
     def _deliver(
-        self,
-        slot: _Slot,
-        item: RawItem,
-        request_id: str | None,
-        metas: dict[Any, Meta] | None = None,
+        self, slot: _Slot, item: RawItem, request_id: str | None, metas: dict[Any, Meta]
     ) -> None:
         headers = item.headers
         try:
             cache_key: Any = tuple(headers.items()) if type(headers) is dict else None
-            meta = metas.get(cache_key) if metas is not None and cache_key is not None else None
+            meta = metas.get(cache_key) if cache_key is not None else None
         except TypeError:  # an unhashable header value
             cache_key, meta = None, None
         if meta is None:
             meta = Meta.from_headers(headers, request_id)
-            if metas is not None and cache_key is not None:
+            if cache_key is not None:
                 metas[cache_key] = meta
+        if len(slot) == 1:
+            # The usual case: one caller, nothing to share or copy.
+            ((fut, model),) = slot.items()
+            slot.clear()
+            if not fut.done():
+                outcome = _build(model, item.body, meta, request_id)
+                if isinstance(outcome, SmartcarError):
+                    fut.set_exception(outcome)
+                else:
+                    fut.set_result(outcome)
+            return
         # One frozen model per (path, model type), shared by every waiter.
         built: dict[type[Any], Any] = {}
-        for fut, model in list(slot.waiters.items()):
+        for fut, model in list(slot.items()):
             if fut.done():
                 continue
             outcome = built.get(model)
             if outcome is None:
-                try:
-                    outcome = structure(model, item.body, meta)
-                except SmartcarError as exc:
-                    if exc.request_id is None:
-                        exc.request_id = request_id
-                    outcome = exc
-                built[model] = outcome
+                outcome = built[model] = _build(model, item.body, meta, request_id)
             if isinstance(outcome, SmartcarError):
                 fut.set_exception(_own_copy(outcome))
             else:
                 fut.set_result(outcome)
-        slot.waiters.clear()
+        slot.clear()
 
     def _fail_slot(self, slot: _Slot, exc: SmartcarError) -> None:
         self._counters.errors += 1
-        for fut in slot.waiters:
+        for fut in slot:
             if not fut.done():
                 fut.set_exception(_own_copy(exc))
-        slot.waiters.clear()
+        slot.clear()
 
     def _fail_all(self, flight: _Flight, exc: SmartcarError) -> None:
         for slot in flight.slots.values():
-            if slot.waiters:
+            if slot:
                 self._fail_slot(slot, exc)
 
     # ------------------------------------------------------------- lifecycle
@@ -499,13 +576,16 @@ class Coalescer:
     def task_count(self) -> int:
         return len(self._tasks)
 
+    @property
+    def window_count(self) -> int:
+        """Armed batch windows, each with one timer."""
+        return len(self._windows)
+
     async def close(self, *, grace: float) -> None:
         """Stop taking reads; fail queued callers; let flights finish for ``grace`` seconds."""
         self._closed = True
         for queue in list(self._queues.values()):
-            if queue.timer is not None:
-                queue.timer.cancel()
-                queue.timer = None
+            self._disarm(queue)
             pending = list(queue.pending.values())
             queue.pending.clear()
             for slot in pending:
@@ -520,6 +600,16 @@ class Coalescer:
             if still_running:
                 await asyncio.wait(still_running)
         self._queues.clear()
+
+
+def _build(model: type[Any], body: Any, meta: Meta, request_id: str | None) -> Any:
+    """The model, or the typed error saying why the body does not fit it."""
+    try:
+        return structure(model, body, meta)
+    except SmartcarError as exc:
+        if exc.request_id is None:
+            exc.request_id = request_id
+        return exc
 
 
 def _own_copy(exc: SmartcarError) -> SmartcarError:

@@ -33,6 +33,7 @@ Structuring rules
 from __future__ import annotations
 
 import json
+import operator
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any, Final, TypeVar, get_args, get_origin
@@ -253,7 +254,45 @@ def _model_hook(cls: type, conv: Any = None, detailed: bool = True) -> _Hook:
             return generated(value, cls)
         raise _Mismatch("an object", value)
 
+    if not detailed and cls in _SHARED_VALUES:
+        return _shared_hook(cls, structure_model, tuple(wire.values()))
     return structure_model
+
+
+# Small value objects that a response repeats many times: one LockStatus holds
+# a dozen OpenStatus, drawn from a handful of (type, status) pairs. Frozen and
+# compared by value, so one instance per pair can serve every response; that
+# spares a fleet poller an allocation per door per read. Only classes whose
+# fields are all required strings qualify (checked below): a missing key and
+# an explicit null must not share a cache entry, and equal keys must mean
+# equal fields.
+_SHARED_VALUES: Final = frozenset({_models.OpenStatus})
+_SHARED_MAX: Final = 4096
+"""Distinct instances kept per class; past it, new ones are built but not kept."""
+
+for _cls in _SHARED_VALUES:
+    assert all(
+        field.type is str and field.default is attrs.NOTHING for field in attrs.fields(_cls)
+    ), _cls
+
+
+def _shared_hook(cls: type, build: _Hook, names: tuple[str, ...]) -> _Hook:
+    cache: dict[Any, Any] = {}
+    key_of = operator.itemgetter(*names)
+
+    def structure_shared(value: Any, _: Any) -> Any:
+        if type(value) is dict:
+            try:
+                return cache[key_of(value)]
+            except (KeyError, TypeError):
+                pass  # not seen yet, or a key missing, or an unhashable value
+        model = build(value, cls)  # raises what is wrong with the value
+        if len(cache) < _SHARED_MAX:
+            # Built, so every key is there and every value a str.
+            cache[key_of(value)] = model
+        return model
+
+    return structure_shared
 
 
 _converter: Final = Converter(detailed_validation=True)

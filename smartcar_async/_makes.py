@@ -8,7 +8,7 @@ lower case in the path, and answers PERMISSION for a make the vehicle is not.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Coroutine, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from . import _models as m
@@ -34,9 +34,9 @@ class _Make:
     def __repr__(self) -> str:
         return f"<{type(self).__name__} endpoints of {self._vehicle!r}>"
 
-    async def _read(self, leaf: str, model: type[T]) -> T:
+    def _read(self, leaf: str, model: type[T]) -> Coroutine[Any, Any, T]:
         car = self._vehicle
-        return await car._client._read(car._key, f"/{self._prefix}{leaf}", model)
+        return car._client._read(car._key, f"/{self._prefix}{leaf}", model)
 
     async def _send(
         self,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote
 
@@ -282,9 +282,13 @@ class Vehicle:
             outcomes[path] = result
         return BatchResponse(outcomes)
 
-    async def _fetch(self, read: Read[T]) -> T:
-        """A typed read from the endpoint table: its path and model stated once, there."""
-        return await self._client._read(self._key, read.path, read.model)
+    def _fetch(self, read: Read[T]) -> Coroutine[Any, Any, T]:
+        """A typed read from the endpoint table: its path and model stated once, there.
+
+        Returns the coalesced read for the public method to await (one
+        coroutine frame fewer per read than awaiting it here).
+        """
+        return self._client._read(self._key, read.path, read.model)
 
     # --------------------------------------------------------------- writes
 

@@ -139,6 +139,7 @@ async def run_scenario(
     # Nothing left behind: no queue, no task, no timer.
     assert coalescer.queue_count == 0
     assert coalescer.task_count == 0
+    assert coalescer.window_count == 0
     return outcomes, coalescer, counters
 
 

@@ -748,3 +748,43 @@ def test_corrupted_fixtures_raise_only_our_error(data: st.DataObject, cls: type)
 def test_dicts_with_known_keys_raise_only_our_error(body: dict[str, Any]) -> None:
     for cls in (m.Odometer, m.Location, m.LockStatus, m.DiagnosticTroubleCodes):
         _check(cls, body)
+
+
+# --- shared small value objects ------------------------------------------------
+
+
+def _lock_body(*doors: object) -> dict[str, Any]:
+    return {"isLocked": True, "doors": list(doors)}
+
+
+def test_equal_door_statuses_are_one_shared_instance() -> None:
+    door = {"type": "frontLeft", "status": "LOCKED"}
+    first = structure(m.LockStatus, _lock_body(door, dict(door)))
+    second = structure(m.LockStatus, _lock_body(dict(door)))
+    assert first.doors[0] is first.doors[1] is second.doors[0]
+    assert first.doors[0] == m.OpenStatus(type="frontLeft", status="LOCKED")
+
+
+def test_a_bad_door_status_is_never_cached_and_still_names_its_field() -> None:
+    good = {"type": "frontLeft", "status": "LOCKED"}
+    for bad_status in (5, None, ["LOCKED"], {"x": 1}):
+        bad = {"type": "frontLeft", "status": bad_status}
+        structure(m.LockStatus, _lock_body(good))
+        with pytest.raises(InvalidResponseError) as caught:
+            structure(m.LockStatus, _lock_body(good, bad))
+        assert caught.value.field == "doors[1].status"
+        assert structure(m.LockStatus, _lock_body(good)).doors == (m.OpenStatus(**good),)
+    with pytest.raises(InvalidResponseError) as caught:
+        structure(m.LockStatus, _lock_body({"type": "frontLeft"}))
+    assert caught.value.field == "doors[0].status"
+
+
+def test_the_shared_cache_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Past the bound, statuses are still built right, just not kept: a server
+    # sending ever new strings cannot grow the client's memory.
+    monkeypatch.setattr(_converter, "_SHARED_MAX", 0)
+    door = {"type": "rareDoor", "status": "AJAR-0"}
+    first = structure(m.LockStatus, _lock_body(door)).doors[0]
+    second = structure(m.LockStatus, _lock_body(door)).doors[0]
+    assert first == second == m.OpenStatus(type="rareDoor", status="AJAR-0")
+    assert first is not second
