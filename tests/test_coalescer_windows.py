@@ -49,7 +49,8 @@ def start(coalescer: Coalescer, key: QueueKey, path: str) -> asyncio.Task[Any]:
 
 async def test_a_burst_over_a_fleet_arms_a_few_timers_not_one_per_vehicle() -> None:
     api = Recorder()
-    coalescer = make(api, window=0.05)
+    # Ticks of 100 ms: queueing the burst would have to take that long to span three.
+    coalescer = make(api, window=0.5)
     tasks = [start(coalescer, k, p) for k in keys(300) for p in ("/odometer", "/location")]
     await asyncio.sleep(0)  # every read is queued, in one loop turn
     assert coalescer.queue_count == 300
@@ -93,20 +94,21 @@ async def test_a_window_is_never_cut_short_by_sharing_a_timer() -> None:
 
 async def test_cancelling_every_caller_disarms_the_shared_timer() -> None:
     api = Recorder()
-    coalescer = make(api, window=0.05)
+    coalescer = make(api, window=0.2)
     fleet = keys(3)
     tasks = {k.vehicle_id: start(coalescer, k, "/odometer") for k in fleet}
     await asyncio.sleep(0)
-    assert coalescer.window_count == 1
+    assert 1 <= coalescer.window_count <= 2  # two if the reads straddle a tick
     tasks["vehicle-0"].cancel()
     await asyncio.sleep(0)
-    # vehicle-0 left its window; the others keep it armed.
-    assert (coalescer.window_count, coalescer.queue_count) == (1, 2)
+    # vehicle-0 left its window; the others keep theirs armed.
+    assert coalescer.queue_count == 2
+    assert coalescer.window_count >= 1
     for name in ("vehicle-1", "vehicle-2"):
         tasks[name].cancel()
     await asyncio.gather(*tasks.values(), return_exceptions=True)
     assert (coalescer.window_count, coalescer.queue_count) == (0, 0)
-    await asyncio.sleep(0.06)
+    await asyncio.sleep(0.3)  # past the window: no timer was left to fire
     assert api.sent == []
 
 
@@ -145,7 +147,7 @@ async def test_one_queue_failing_to_flush_does_not_strand_its_window(
     # A bug in one vehicle's flush (simulated) must not keep the other
     # vehicles of the same window from being sent.
     api = Recorder()
-    coalescer = make(api, window=0.05)
+    coalescer = make(api, window=0)  # one window for the whole loop turn, deterministically
     broken, *fine = keys(3)
     launch = coalescer._launch
 
