@@ -26,6 +26,7 @@ from leftovers import assert_no_leftover_tasks as assert_no_leftover_tasks
 from leftovers import leftover_tasks as leftover_tasks
 from leftovers import settle as settle
 from leftovers import wait_until as shared_wait_until
+from stub_http import json_response as json_response
 
 from smartcar_async import Client, ResponseReceived
 from smartcar_async._exceptions import error_from_response
@@ -203,17 +204,6 @@ async def serve(handler: Handler) -> AsyncIterator[Stub]:
         yield stub
     finally:
         await runner.cleanup()
-
-
-def json_response(
-    payload: Any, *, status: int = 200, headers: dict[str, str] | None = None
-) -> web.Response:
-    return web.Response(
-        status=status,
-        body=json.dumps(payload).encode(),
-        content_type="application/json",
-        headers=headers,
-    )
 
 
 def v2_error(kind: str, code: str | None, status: int) -> dict[str, Any]:
