@@ -186,7 +186,7 @@ def scenario5(items: RawBatch, sizes: Sequence[int], reps: int, dup: int) -> dic
     results: dict[str, Any] = {}
     for vehicles in sizes:
         for label, callers in (("distinct", 1), ("duplicates", dup)):
-            gc.collect()
+            # No collect here: `_measure` collects before every burst.
             results[f"{label}, {vehicles:,} vehicles"] = asyncio.run(
                 _coalescer_overhead(items, vehicles, callers, reps)
             )

@@ -534,7 +534,7 @@ class Coalescer:
             ((fut, model),) = slot.items()
             slot.clear()
             if not fut.done():
-                outcome = _build(model, item.body, meta, request_id)
+                outcome = _build(model, item.body, meta)
                 if isinstance(outcome, SmartcarError):
                     fut.set_exception(outcome)
                 else:
@@ -547,7 +547,7 @@ class Coalescer:
                 continue
             outcome = built.get(model)
             if outcome is None:
-                outcome = built[model] = _build(model, item.body, meta, request_id)
+                outcome = built[model] = _build(model, item.body, meta)
             if isinstance(outcome, SmartcarError):
                 fut.set_exception(_own_copy(outcome))
             else:
@@ -602,13 +602,15 @@ class Coalescer:
         self._queues.clear()
 
 
-def _build(model: type[Any], body: Any, meta: Meta, request_id: str | None) -> Any:
-    """The model, or the typed error saying why the body does not fit it."""
+def _build(model: type[Any], body: Any, meta: Meta) -> Any:
+    """The model, or the typed error saying why the body does not fit it.
+
+    The error carries ``meta.request_id``, which `Meta.from_headers` already
+    fell back to the envelope's id for.
+    """
     try:
         return structure(model, body, meta)
     except SmartcarError as exc:
-        if exc.request_id is None:
-            exc.request_id = request_id
         return exc
 
 
