@@ -291,6 +291,28 @@ async def test_routing_by_path_not_by_position() -> None:
         assert sorted(batch_paths(seen.body)) == ["/location", "/odometer"]
 
 
+async def test_a_malformed_item_fails_its_callers_with_the_envelopes_request_id() -> None:
+    # The item carries no SC-Request-Id of its own: the error names the batch's.
+    async def handler(request: web.Request) -> web.StreamResponse:
+        items = [
+            {"path": "/odometer", "code": 200, "body": {"distance": "far"}},
+            {"path": "/location", "code": 200, "body": {"latitude": 1.0, "longitude": 2.0}},
+        ]
+        return json_response({"responses": items}, headers={"SC-Request-Id": "rid-bad-item"})
+
+    async with serve(handler) as stub, make_client(stub.url) as client:
+        car = client.vehicle("v1", access_token=TOKEN)
+        odo, odo2, loc = await asyncio.gather(
+            car.odometer(), car.odometer(), car.location(), return_exceptions=True
+        )
+        assert isinstance(loc, sc.Location)
+        for err in (odo, odo2):
+            assert isinstance(err, sc.InvalidResponseError)
+            assert err.field == "distance"
+            assert err.request_id == "rid-bad-item"
+        assert odo is not odo2  # every caller gets its own exception object
+
+
 async def test_a_missing_item_fails_only_its_own_callers() -> None:
     async def handler(request: web.Request) -> web.StreamResponse:
         body = {"responses": [{"path": "/odometer", "code": 200, "body": {"distance": 5.0}}]}
