@@ -123,12 +123,15 @@ def error_dict(error: SmartcarError) -> dict[str, Any]:
 class _VehicleState:
     """What the poller knows about one vehicle between its polls."""
 
-    __slots__ = ("blocked_until", "failures", "removed", "vehicle")
+    __slots__ = ("blocked_until", "failures", "last_round", "removed", "vehicle")
 
-    def __init__(self, vehicle: Vehicle) -> None:
+    def __init__(self, vehicle: Vehicle, former: _VehicleState | None = None) -> None:
         self.vehicle = vehicle
-        self.blocked_until = -math.inf
-        self.failures = 0
+        self.blocked_until = -math.inf if former is None else former.blocked_until
+        self.failures = 0 if former is None else former.failures
+        # The last round dispatched (polled or skipped): a vehicle removed and
+        # added again (a token rotation) must not be polled twice in a round.
+        self.last_round = 0 if former is None else former.last_round
         # Heap entries are dropped lazily: a removed vehicle's entry is
         # skipped when it comes due, rather than searched for in the heap.
         self.removed = False
@@ -241,6 +244,9 @@ class FleetPoller:
 
         self._phase: Literal["new", "running", "finished", "closed"] = "new"
         self._states: dict[str, _VehicleState] = {}
+        # Removed vehicles, kept while their last round may still be current
+        # so that adding one back resumes its schedule instead of repeating it.
+        self._gone: dict[str, _VehicleState] = {}
         self._heap: list[_Entry] = []
         self._sequence = 0
         self._inflight = 0
@@ -332,9 +338,10 @@ class FleetPoller:
             if state is not None:
                 state.vehicle = vehicle
                 continue
-            state = self._states[vehicle_id] = _VehicleState(vehicle)
+            state = _VehicleState(vehicle, self._gone.pop(vehicle_id, None))
+            self._states[vehicle_id] = state
             if self._phase == "running":
-                self._plan(state, current)
+                self._plan(state, max(current, state.last_round + 1))
         self._wake()
         return taken
 
@@ -348,9 +355,18 @@ class FleetPoller:
             state = self._states.pop(vehicle_id, None)
             if state is not None:
                 state.removed = True
+                self._gone[vehicle_id] = state
                 removed += 1
+        self._forget_gone()
         self._wake()
         return removed
+
+    def _forget_gone(self) -> None:
+        """Drop removed vehicles whose last round is over: they can no longer repeat one."""
+        if len(self._gone) <= 1024:
+            return
+        current = self._current_round() if self._phase == "running" else 1
+        self._gone = {vid: s for vid, s in self._gone.items() if s.last_round >= current}
 
     def __len__(self) -> int:
         return len(self._states)
@@ -492,6 +508,7 @@ class FleetPoller:
         if state.removed:
             return
         if skip is not None:
+            state.last_round = round_
             await self._emit_skip(state, round_, skip)
             self._plan(state, round_ + 1)
             return
@@ -499,6 +516,7 @@ class FleetPoller:
         if state.removed:
             self._slots.release()
             return
+        state.last_round = round_
         self._inflight += 1
         polls.start_soon(self._poll, state, round_)
 

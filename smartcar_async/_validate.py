@@ -18,6 +18,7 @@ __all__ = [
     "check_request_path",
     "check_token",
     "check_unit_system",
+    "check_segment",
     "check_vehicle_id",
     "format_date",
     "format_flags",
@@ -31,12 +32,24 @@ _FLAG_NAME = re.compile(r"^[A-Za-z0-9_.\-]+$")
 _ENCODED_ESCAPE = re.compile(r"%(2e|2f|5c)", re.IGNORECASE)
 
 
+def check_segment(name: str, value: object) -> str:
+    """An id that is sent quoted as one URL path segment.
+
+    Quoting keeps slashes and the like inside the segment, but ``.`` and
+    ``..`` survive it and the URL resolves them away: ``/vehicles/../batch``
+    is ``/batch``, so they are refused.
+    """
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a str, got {type(value).__name__}")
+    if not value.strip():
+        raise ValueError(f"{name} must not be empty")
+    if value in (".", ".."):
+        raise ValueError(f"{name} must not be '.' or '..': the URL would leave the vehicle")
+    return value
+
+
 def check_vehicle_id(vehicle_id: object) -> str:
-    if not isinstance(vehicle_id, str):
-        raise TypeError(f"vehicle_id must be a str, got {type(vehicle_id).__name__}")
-    if not vehicle_id.strip():
-        raise ValueError("vehicle_id must not be empty")
-    return vehicle_id
+    return check_segment("vehicle_id", vehicle_id)
 
 
 def check_token(token: object, name: str = "access_token") -> str:

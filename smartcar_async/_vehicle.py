@@ -23,6 +23,7 @@ from ._validate import (
     check_int,
     check_method,
     check_request_path,
+    check_segment,
     check_token,
     check_unit_system,
     check_vehicle_id,
@@ -385,8 +386,8 @@ class Vehicle:
 
 
 def _segment(name: str, value: object) -> str:
-    if not isinstance(value, str):
-        raise TypeError(f"{name} must be a str, got {type(value).__name__}")
-    if not value or "/" in value or value in (".", "..") or any(ch.isspace() for ch in value):
+    check_segment(name, value)
+    assert isinstance(value, str)
+    if "/" in value or any(ch.isspace() for ch in value):
         raise ValueError(f"{name} must be a single non-empty path segment")
     return quote(value, safe="")

@@ -341,3 +341,26 @@ async def test_add_takes_vehicle_handles_only() -> None:
         poller.add("vehicle-id")  # type: ignore[arg-type]
     with pytest.raises(RuntimeError, match="Enter the poller"):
         poller.results()
+
+
+async def test_a_vehicle_removed_and_added_back_mid_round_is_polled_once(
+    emu: Emulator, client: Client
+) -> None:
+    # A token rotation: remove(id) then add(new handle) while the round is in
+    # progress, for vehicles already polled, in flight and still pending.
+    ids = emu.fleet.ids
+    seen: dict[str, list[int]] = {}
+    rotated = False
+    async with FleetPoller(reads=("odometer",), interval=0.4, jitter=0.5, rounds=2) as poller:
+        poller.add(*vehicles(client, ids))
+        with anyio.fail_after(HANG_GUARD):
+            async for result in poller.results():
+                seen.setdefault(result.vehicle_id, []).append(result.round)
+                if not rotated:
+                    rotated = True
+                    assert poller.remove(*ids) == len(ids)
+                    assert poller.add(*vehicles(client, ids, unit_system="imperial")) == len(ids)
+    assert rotated
+    assert {vid: rounds for vid, rounds in seen.items()} == {vid: [1, 2] for vid in ids}
+    odometer_gets = [r for r in emu.requests if r.path.endswith("/odometer")]
+    assert len(odometer_gets) == 2 * len(ids)
