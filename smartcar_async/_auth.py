@@ -25,6 +25,7 @@ from ._account import check_scopes, check_vin, client_credentials
 from ._exceptions import ClientClosedError, InvalidResponseError, SmartcarError
 from ._http import DEFAULT_TIMEOUT, basic_auth, check_timeout, send
 from ._models_account import Access
+from ._secrets import REDACTED
 from ._transport import RawResponse
 from ._validate import check_token, format_flags
 
@@ -249,7 +250,9 @@ class AuthClient:
         """
         refresh_token = check_token(refresh_token, "refresh_token")
         form = {"grant_type": "refresh_token", "refresh_token": refresh_token}
-        return await self._token_request(form, flags, secrets=(refresh_token,))
+        return await self._token_request(
+            form, flags, secrets=(refresh_token,), sent_refresh=refresh_token
+        )
 
     async def _token_request(
         self,
@@ -257,6 +260,7 @@ class AuthClient:
         flags: Mapping[str, str | bool | int | float] | None,
         *,
         secrets: Sequence[str],
+        sent_refresh: str | None = None,
     ) -> Access:
         if self._state is _State.CLOSED:
             raise ClientClosedError("This AuthClient is closed")
@@ -271,6 +275,8 @@ class AuthClient:
                 authorization=basic_auth(self.client_id, self._client_secret),
                 params=params,
                 form=form,
+                # The Basic value and the secret inside it are redacted by the
+                # transport, from the Authorization header it sends.
                 redact=(*secrets, self._client_secret),
             )
         except SmartcarError as exc:
@@ -278,7 +284,7 @@ class AuthClient:
                 # aclose() pulled the session from under this request; say so plainly.
                 raise ClientClosedError("The AuthClient was closed during this request") from exc
             raise
-        return _access_from(resp)
+        return _access_from(resp, sent_refresh)
 
 
 def _flag(name: str, value: object) -> bool:
@@ -323,10 +329,14 @@ def _single_select(
     return True, vin
 
 
-def _access_from(resp: RawResponse) -> Access:
+def _access_from(resp: RawResponse, sent_refresh: str | None = None) -> Access:
     body = resp.body
     if not isinstance(body, Mapping):
         raise _bad_access(None, "expected an object", resp)
+    if sent_refresh is not None and body.get("refresh_token") == REDACTED:
+        # A server that does not rotate refresh tokens hands back the one we
+        # sent, which the transport redacted like any echoed secret.
+        body = {**body, "refresh_token": sent_refresh}
     for name in ("access_token", "refresh_token", "token_type"):
         value = body.get(name)
         if not isinstance(value, str) or not value:

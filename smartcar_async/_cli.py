@@ -252,10 +252,15 @@ def _parser(secrets: Sequence[str]) -> _Parser:
     return parser
 
 
+def _count_only(vehicles: tuple[tuple[str, str], ...]) -> str:
+    # Each pair holds a token: a repr shows how many there are, nothing more.
+    return f"<{len(vehicles)} vehicles>"
+
+
 @attrs.frozen
 class _Config:
     demo: bool
-    vehicles: tuple[tuple[str, str], ...]
+    vehicles: tuple[tuple[str, str], ...] = attrs.field(repr=_count_only)
     origin: str | None
     fleet_size: int
     seed: int

@@ -340,8 +340,13 @@ class Client:
         params: Mapping[str, str] | None,
         json_body: Any,
         timeout: float | None,
+        redact: Sequence[str] = (),
     ) -> RawResponse:
-        """One HTTP exchange, bounded by the client's concurrency limit, counted and reported."""
+        """One HTTP exchange, bounded by the client's concurrency limit, counted and reported.
+
+        The transport scrubs the token of ``headers`` from the answer (and so
+        from batch items, models and errors); ``redact`` names more secrets.
+        """
         transport = self._ensure_transport()
         assert self._limiter is not None
         async with self._limiter:
@@ -355,6 +360,7 @@ class Client:
                     params=params,
                     json_body=json_body,
                     timeout=timeout,
+                    redact=redact,
                 )
             except SmartcarError as exc:
                 self._report(method, path, vehicle_id, exc.status_code, started, type(exc).__name__)
@@ -389,6 +395,12 @@ class Client:
         attempt = spent  # retries this read already used in earlier flights
         refreshed = False
         fresh: str | None = None
+        # Secrets the Authorization header does not carry but an answer may
+        # quote: the vehicle's own token when another one is sent (the AMT of
+        # unsubscribe), and after a refresh the token that was refused.
+        stale: tuple[str, ...] = ()
+        if auth is not None and isinstance(key.auth, str):
+            stale = (key.auth,)
         while True:
             if self._state is _State.CLOSED:
                 raise ClientClosedError("The client was closed before this request was sent")
@@ -414,12 +426,14 @@ class Client:
                     params=params,
                     json_body=json_body,
                     timeout=options.timeout,
+                    redact=stale,
                 )
             except AuthenticationError:
                 if isinstance(source, str) or refreshed:
                     raise
                 refreshed = True
                 logger.info("401 for vehicle %s: refreshing its token once", vehicle_id)
+                stale = (*stale, token)
                 fresh = await _fetch_token(_source(source).refresh(token))
             except RateLimitError as exc:
                 self._counters.rate_limited += 1

@@ -12,12 +12,11 @@ import base64
 import contextlib
 import math
 import platform
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any, Final
 
 import aiohttp
 
-from ._exceptions import SmartcarError
 from ._options import DEFAULT_TIMEOUT
 from ._transport import RawResponse, Transport
 from ._version import __version__
@@ -28,7 +27,6 @@ __all__ = [
     "basic_auth",
     "check_timeout",
     "open_session",
-    "scrub",
     "send",
 ]
 
@@ -81,45 +79,19 @@ async def send(
     """One HTTP exchange on a borrowed session or a short-lived owned one.
 
     Returns the 2xx answer or raises a SmartcarError, like `Transport.request`,
-    with every string in *redact* blanked out of the error's text.
+    which removes the *authorization* credentials and every string in *redact*
+    (a client secret, a refresh token or code sent in *form*) from the answer
+    and from any error's text.
     """
     headers = {"Authorization": authorization, "User-Agent": USER_AGENT}
-    try:
-        async with open_session(session) as live:
-            return await Transport(live).request(
-                method,
-                url,
-                headers=headers,
-                params=params or None,
-                form=form,
-                json_body=json_body,
-                timeout=timeout,
-            )
-    except SmartcarError as exc:
-        scrub(exc, redact)
-        raise
-
-
-_REDACTED: Final = "<redacted>"
-
-
-def scrub(exc: SmartcarError, secrets: Iterable[str]) -> None:
-    """Blank out, in place, any secret an error's text carries.
-
-    Smartcar's token endpoint echoes what it rejects ("Invalid refresh_token:
-    <token>."); such text must not reach logs through the exception.
-    """
-    # Longest first, so a secret containing another is replaced whole.
-    words = sorted({s for s in secrets if s}, key=len, reverse=True)
-    if not words:
-        return
-
-    def clean(text: str) -> str:
-        for word in words:
-            text = text.replace(word, _REDACTED)
-        return text
-
-    for name, value in list(vars(exc).items()):
-        if isinstance(value, str):
-            setattr(exc, name, clean(value))
-    exc.args = tuple(clean(a) if isinstance(a, str) else a for a in exc.args)
+    async with open_session(session) as live:
+        return await Transport(live).request(
+            method,
+            url,
+            headers=headers,
+            params=params or None,
+            form=form,
+            json_body=json_body,
+            timeout=timeout,
+            redact=redact,
+        )

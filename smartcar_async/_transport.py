@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import urlencode
 
@@ -27,6 +27,7 @@ from ._exceptions import (
     SmartcarError,
     error_from_response,
 )
+from ._secrets import secrets_for
 
 __all__ = ["ConnectionDropped", "RawResponse", "Transport", "map_transport_error"]
 
@@ -126,14 +127,21 @@ class Transport:
         json_body: Any = None,
         form: Mapping[str, str] | None = None,
         timeout: float | None,
+        redact: Iterable[str] = (),
     ) -> RawResponse:
         """Send one request; return the parsed 2xx answer or raise a SmartcarError.
 
         *json_body* is sent as JSON, *form* as ``application/x-www-form-urlencoded``
         (the OAuth token endpoint); at most one of them may be given.
+
+        Every secret this request sends (the ``Authorization`` credentials,
+        plus the strings in *redact*: a client secret, a refresh token or code
+        in the form) is removed from the answer before anything is built from
+        it, and from the text of any error raised (see `_secrets`).
         """
         if json_body is not None and form is not None:
             raise ValueError("pass json_body or form, not both")
+        secrets = secrets_for(headers.get("Authorization"), redact)
         started = time.perf_counter()
         data: bytes | None = None
         send_headers = dict(headers)
@@ -146,6 +154,7 @@ class Transport:
         elif form is not None:
             data = urlencode(form).encode()
             send_headers["Content-Type"] = "application/x-www-form-urlencoded"
+        failure: SmartcarError | None = None
         try:
             async with self._session.request(
                 method,
@@ -162,13 +171,29 @@ class Transport:
                 status = resp.status
                 resp_headers = resp.headers
         except Exception as exc:  # CancelledError is a BaseException and passes through
-            raise map_transport_error(exc) from exc
+            failure = map_transport_error(exc)
+            if not (secrets and secrets.taints(exc)):
+                raise failure from exc
+            secrets.scrub_error(failure)
+        if failure is not None:
+            # aiohttp's own text quoted a secret (its HTTP parser quotes the
+            # bytes it choked on): raised out here, our error comes without it.
+            raise failure
+        # Echoed secrets go before anything is parsed or built from the answer.
+        if secrets:
+            raw = secrets.scrub_bytes(raw)
+            resp_headers = secrets.scrub_headers(resp_headers)
         elapsed = time.perf_counter() - started
         request_id = resp_headers.get("SC-Request-Id")
-        body = _parse_body(raw, status, request_id)
-        if 200 <= status < 300:
-            return RawResponse(status, resp_headers, body, request_id, elapsed)
-        raise error_from_response(status, body, resp_headers, request_id=request_id)
+        try:
+            body = _parse_body(raw, status, request_id)
+            if 200 <= status < 300:
+                return RawResponse(status, resp_headers, body, request_id, elapsed)
+            raise error_from_response(status, body, resp_headers, request_id=request_id)
+        except SmartcarError as exc:
+            # Built from clean text already; this guards the message templates too.
+            secrets.scrub_error(exc)
+            raise
 
 
 @functools.lru_cache(maxsize=8)
