@@ -37,6 +37,7 @@ from ._http import USER_AGENT
 from ._models import Meta
 from ._observability import (
     BatchHook,
+    ClientHooks,
     ClientStats,
     Counters,
     Hooks,
@@ -126,6 +127,10 @@ class Client:
         max_connections: connection pool size of an owned session.
         on_batch, on_response: observability hooks (see :class:`BatchFlushed`
             and :class:`ResponseReceived`).
+        hooks: :class:`ClientHooks` objects (one or a sequence), which also see
+            retries, rate limits and failed batch items, e.g.
+            ``smartcar_async.metrics.PrometheusHooks()``. ``async def`` hooks
+            of either kind raise ``TypeError`` here: hooks are never awaited.
 
     Added in 0.1.0.
     """
@@ -153,6 +158,7 @@ class Client:
         user_agent: str | None = None,
         on_batch: Sequence[BatchHook] = (),
         on_response: Sequence[ResponseHook] = (),
+        hooks: ClientHooks | Sequence[ClientHooks] = (),
     ) -> None:
         self._origin = resolve_api_origin(api_origin)
         self._options = CallOptions(
@@ -193,7 +199,7 @@ class Client:
         self._closing: asyncio.Task[None] | None = None
         self._pauses: set[anyio.CancelScope] = set()
         self._counters = Counters()
-        self._hooks = Hooks(on_batch, on_response)
+        self._hooks = Hooks(on_batch, on_response, observers=hooks, stats=self._counters.snapshot)
         self._direct_inflight: set[asyncio.Future[None]] = set()
         self._coalescer = Coalescer(
             executor=self._execute_reads,
@@ -446,12 +452,14 @@ class Client:
                     raise
                 attempt += 1
                 self._counters.retries += 1
+                self._hooks.retry_scheduled(vehicle_id, path, attempt, exc, wait)
             except SmartcarError as exc:
                 if not retry or attempt >= options.max_retries or not is_transient(exc):
                     raise
                 attempt += 1
                 self._counters.retries += 1
                 delay = self._retry.backoff(attempt)
+                self._hooks.retry_scheduled(vehicle_id, path, attempt, exc, delay)
                 logger.debug(
                     "%s %s for vehicle %s failed (%s); retry %d in %.2fs",
                     method,
@@ -483,6 +491,7 @@ class Client:
     def _note_rate_limit(self, vehicle_id: str, exc: RateLimitError, attempt: int) -> float:
         """Close the right gate for a 429; return how long it stays closed."""
         wait = self._gates.rate_limited(vehicle_id, exc, self._retry.backoff(attempt + 1))
+        self._hooks.rate_limited(vehicle_id, exc.code, exc.retry_after, wait)
         logger.warning(
             "rate limited (%s) %s: waiting %.1fs",
             exc.code,

@@ -459,19 +459,19 @@ class Coalescer:
                 continue
             item = answer.items.get(path)
             if item is None:
-                self._fail_slot(
-                    slot,
-                    InvalidResponseError(
-                        f"The batch response has no answer for {path!r}",
-                        request_id=answer.request_id,
-                    ),
+                missing = InvalidResponseError(
+                    f"The batch response has no answer for {path!r}",
+                    request_id=answer.request_id,
                 )
+                self._hooks.item_failed(slot.queue.key.vehicle_id, path, None, missing)
+                self._fail_slot(slot, missing)
             elif 200 <= item.code < 300:
                 self._deliver(slot, item, answer.request_id, metas)
             else:
                 error = error_from_response(
                     item.code, item.body, item.headers, request_id=answer.request_id
                 )
+                self._hooks.item_failed(slot.queue.key.vehicle_id, path, item.code, error)
                 if self._requeue(slot, error):
                     continue
                 self._fail_slot(slot, error)
@@ -493,6 +493,7 @@ class Coalescer:
             wait = self._gates.rate_limited(
                 vehicle_id, error, self._retry.backoff(slot.attempts + 1)
             )
+            self._hooks.rate_limited(vehicle_id, error.code, error.retry_after, wait)
             if wait > self._retry.max_retry_after:
                 return False
         elif is_transient(error):
@@ -505,6 +506,7 @@ class Coalescer:
             self._gates.hold(vehicle_id, wait)
         self._counters.retries += 1
         slot.attempts += 1
+        self._hooks.retry_scheduled(vehicle_id, slot.path, slot.attempts, error, wait, item=True)
         slot.flight = None
         waiting = queue.pending.get(slot.path)
         if waiting is None:

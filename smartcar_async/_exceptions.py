@@ -16,8 +16,8 @@ SmartcarError(Exception)                # all a caller sees, bar ValueError/Type
 │   ├── CompatibilityError              # COMPATIBILITY, 501
 │   └── UpstreamError                   # UPSTREAM, 502; also 503 and 504
 ├── TransportError                      # no usable answer arrived
-│   ├── APITimeoutError
-│   ├── APIConnectionError
+│   ├── APIConnectionError              # the connection failed or broke mid-request
+│   │   └── APITimeoutError             # no answer in time (a connection error, as in openai)
 │   └── InvalidResponseError            # not JSON, malformed JSON, a missing or mistyped field;
 │                                       #   .field names it when known, e.g. "doors[2].status"
 └── ClientClosedError                   # the Client was closed before or while the call was queued
@@ -213,12 +213,12 @@ class TransportError(SmartcarError):
     """The exchange with the API failed before a usable answer arrived."""
 
 
-class APITimeoutError(TransportError):
-    """The request timed out."""
-
-
 class APIConnectionError(TransportError):
     """The connection could not be made or broke mid-request."""
+
+
+class APITimeoutError(APIConnectionError):
+    """The request timed out: a kind of connection error, as in openai-python."""
 
 
 class InvalidResponseError(TransportError):

@@ -3,25 +3,47 @@
 Hooks are plain callables typed as Protocols, so a Prometheus counter, an
 OpenTelemetry span or a logging call all plug in the same way. A hook that
 raises is logged and ignored: metrics must never break a request.
+
+Hooks run synchronously, in the event loop, on the request path. An
+``async def`` hook is refused with ``TypeError`` when the client is built:
+nothing would ever await it, and awaiting it would put the user's metrics
+backend on the critical path of every read (see :class:`Hooks`).
+
+:class:`ClientHooks` bundles every hook kind in one object (the Prometheus
+adapter in :mod:`smartcar_async.metrics` is one); its events for retries, rate
+limits and failed batch items are only ever built when some hook wants them.
 """
 
 from __future__ import annotations
 
+import inspect
 import logging
-from collections.abc import Sequence
-from typing import Protocol
+from collections.abc import Callable, Sequence
+from typing import Any, Final, Literal, Protocol
 
 import attrs
 
 __all__ = [
     "BatchFlushed",
     "BatchHook",
+    "ClientHooks",
     "ClientStats",
+    "ItemFailed",
+    "RateLimitScope",
+    "RateLimited",
     "ResponseHook",
     "ResponseReceived",
+    "RetryScheduled",
 ]
 
 logger = logging.getLogger("smartcar_async")
+# A library should not print: with no handler on its logger, Python's last-resort
+# handler writes our warnings (rate limits) to stderr of a script that configured no
+# logging. The check keeps a reload of this module from adding a second one.
+if not any(type(handler) is logging.NullHandler for handler in logger.handlers):
+    logger.addHandler(logging.NullHandler())
+
+RateLimitScope = Literal["vehicle", "application"]
 
 
 @attrs.frozen
@@ -51,6 +73,62 @@ class ResponseReceived:
     error: str | None
 
 
+@attrs.frozen
+class RetryScheduled:
+    """A failed read will be sent again after ``delay`` seconds.
+
+    ``path`` is the request's path (``"/batch"`` for a whole batch) or, when
+    ``item`` is True, the one batch item that is queued again on its own (after
+    a per-item 429 or 5xx; the batch's other items were delivered). ``attempt``
+    numbers the retries of that read from 1; ``error`` is the failure's class
+    name (``"RateLimitError"``, ``"APITimeoutError"``...).
+
+    Added in 0.1.0.
+    """
+
+    vehicle_id: str | None
+    path: str
+    attempt: int
+    error: str
+    delay: float
+    item: bool = False
+
+
+@attrs.frozen
+class RateLimited:
+    """A 429 arrived, for a whole request or for one batch item.
+
+    ``scope`` is ``"application"`` for RATE_LIMIT:SMARTCAR_API (every vehicle
+    waits) and ``"vehicle"`` otherwise; ``retry_after`` is the server's
+    ``Retry-After`` in seconds (None when it sent none) and ``wait`` how long
+    the client now holds that scope back.
+
+    Added in 0.1.0.
+    """
+
+    vehicle_id: str | None
+    scope: RateLimitScope
+    retry_after: float | None
+    wait: float
+
+
+@attrs.frozen
+class ItemFailed:
+    """One path of a batch came back as an error inside a successful (200) batch.
+
+    ``status`` is the item's code (None when the batch had no answer for the
+    path at all); ``error`` the class name of the error it became. A whole
+    request that failed is a :class:`ResponseReceived` with ``error`` set.
+
+    Added in 0.1.0.
+    """
+
+    vehicle_id: str
+    path: str
+    status: int | None
+    error: str
+
+
 class BatchHook(Protocol):
     """Called synchronously each time a queue flushes."""
 
@@ -61,6 +139,41 @@ class ResponseHook(Protocol):
     """Called synchronously after each HTTP exchange."""
 
     def __call__(self, event: ResponseReceived, /) -> None: ...
+
+
+class ClientHooks:
+    """Every hook kind in one object: subclass it and override what you need.
+
+    Give instances to ``Client(hooks=...)``. Only the methods a subclass
+    overrides are ever called, so a hook kind nobody watches costs nothing.
+    Like every hook, the methods run synchronously in the event loop (they
+    must not block, and ``async def`` overrides are refused); an exception
+    they raise is logged and ignored. One instance may serve several clients.
+
+    Added in 0.1.0.
+    """
+
+    def attach(self, stats: Callable[[], ClientStats], /) -> None:
+        """Called once by each client given this object, when it is built.
+
+        ``stats`` returns a fresh :class:`ClientStats` snapshot of that client
+        (cheap; it holds no reference to the client, only to its counters).
+        """
+
+    def on_batch(self, event: BatchFlushed, /) -> None:
+        """A vehicle queue was flushed into one HTTP request."""
+
+    def on_response(self, event: ResponseReceived, /) -> None:
+        """One HTTP exchange finished (also each retry of it)."""
+
+    def on_retry(self, event: RetryScheduled, /) -> None:
+        """A failed read (a whole request, or one batch item) will be sent again."""
+
+    def on_rate_limit(self, event: RateLimited, /) -> None:
+        """A 429 arrived for a whole request or a batch item."""
+
+    def on_item_error(self, event: ItemFailed, /) -> None:
+        """One item of a successful batch was an error (or missing)."""
 
 
 @attrs.frozen
@@ -133,25 +246,148 @@ class Counters:
         return ClientStats(**{name: getattr(self, name) for name in self.__slots__})
 
 
+_HOOK_KINDS: Final = ("on_batch", "on_response", "on_retry", "on_rate_limit", "on_item_error")
+
+
 class Hooks:
-    """The hooks one client calls, with the exception boundary around each."""
+    """The hooks one client calls, with the exception boundary around each.
 
-    __slots__ = ("on_batch", "on_response")
+    Each kind is a tuple, empty when nobody listens: the hot path tests it
+    (``if hooks.on_response:``) before it builds an event, so an unwatched
+    client pays one truth test per request and nothing per read.
 
-    def __init__(self, on_batch: Sequence[BatchHook], on_response: Sequence[ResponseHook]) -> None:
-        self.on_batch = tuple(on_batch)
-        self.on_response = tuple(on_response)
+    ``async def`` hooks are refused here, at construction, rather than run
+    as tasks: a hook is called where the event happens (inside timer
+    callbacks and the retry loop), so a task per event would be an unbounded
+    pile of work behind a slow metrics backend, with ordering lost and a
+    close that must wait for it. A hook that needs I/O should hand the event
+    to its own queue or task.
+    """
+
+    __slots__ = _HOOK_KINDS
+
+    def __init__(
+        self,
+        on_batch: Sequence[BatchHook] = (),
+        on_response: Sequence[ResponseHook] = (),
+        *,
+        observers: ClientHooks | Sequence[ClientHooks] = (),
+        stats: Callable[[], ClientStats] | None = None,
+    ) -> None:
+        found: dict[str, list[Callable[[Any], object]]] = {kind: [] for kind in _HOOK_KINDS}
+        found["on_batch"] += _checked("on_batch", on_batch)
+        found["on_response"] += _checked("on_response", on_response)
+        if isinstance(observers, ClientHooks):
+            observers = (observers,)
+        elif not isinstance(observers, Sequence):
+            raise TypeError(f"hooks must be a ClientHooks or a sequence of them, not {observers!r}")
+        attachers: list[Callable[[Callable[[], ClientStats]], None]] = []
+        for observer in observers:
+            if not isinstance(observer, ClientHooks):
+                raise TypeError(
+                    f"hooks takes ClientHooks instances (subclass smartcar_async.ClientHooks), "
+                    f"not {observer!r}"
+                )
+            if _overrides(observer, "attach"):
+                attachers.append(_sync(f"{type(observer).__name__}.attach", observer.attach))
+            for kind in _HOOK_KINDS:
+                if _overrides(observer, kind):
+                    found[kind].append(
+                        _sync(f"{type(observer).__name__}.{kind}", getattr(observer, kind))
+                    )
+        self.on_batch = tuple(found["on_batch"])
+        self.on_response = tuple(found["on_response"])
+        self.on_retry = tuple(found["on_retry"])
+        self.on_rate_limit = tuple(found["on_rate_limit"])
+        self.on_item_error = tuple(found["on_item_error"])
+        if stats is not None:
+            for attach in attachers:
+                attach(stats)
 
     def batch_flushed(self, event: BatchFlushed) -> None:
-        for hook in self.on_batch:
-            try:
-                hook(event)
-            except Exception:
-                logger.exception("on_batch hook %r raised; ignored", hook)
+        _call("on_batch", self.on_batch, event)
 
     def response_received(self, event: ResponseReceived) -> None:
-        for hook in self.on_response:
-            try:
-                hook(event)
-            except Exception:
-                logger.exception("on_response hook %r raised; ignored", hook)
+        _call("on_response", self.on_response, event)
+
+    # The calls below sit on failure paths only; each builds its event only
+    # when a hook listens.
+
+    def retry_scheduled(
+        self,
+        vehicle_id: str | None,
+        path: str,
+        attempt: int,
+        error: BaseException,
+        delay: float,
+        *,
+        item: bool = False,
+    ) -> None:
+        if self.on_retry:
+            event = RetryScheduled(vehicle_id, path, attempt, type(error).__name__, delay, item)
+            _call("on_retry", self.on_retry, event)
+
+    def rate_limited(
+        self, vehicle_id: str | None, code: str | None, retry_after: float | None, wait: float
+    ) -> None:
+        if self.on_rate_limit:
+            scope: RateLimitScope = "application" if code == "SMARTCAR_API" else "vehicle"
+            _call(
+                "on_rate_limit",
+                self.on_rate_limit,
+                RateLimited(vehicle_id, scope, retry_after, wait),
+            )
+
+    def item_failed(
+        self, vehicle_id: str, path: str, status: int | None, error: BaseException
+    ) -> None:
+        if self.on_item_error:
+            event = ItemFailed(vehicle_id, path, status, type(error).__name__)
+            _call("on_item_error", self.on_item_error, event)
+
+
+def _call(kind: str, hooks: tuple[Callable[[Any], object], ...], event: object) -> None:
+    for hook in hooks:
+        try:
+            result = hook(event)
+        except Exception:
+            logger.exception("%s hook %r raised; ignored", kind, hook)
+            continue
+        if result is not None and inspect.isawaitable(result):
+            # A sync callable that returns a coroutine (a lambda around an async
+            # def) slips past the construction check: close it instead of
+            # leaving a "never awaited" warning, and say so.
+            close = getattr(result, "close", None)
+            if close is not None:
+                close()
+            logger.error("%s hook %r returned an awaitable; hooks are not awaited", kind, hook)
+
+
+def _checked(kind: str, hooks: Sequence[Callable[[Any], object]]) -> list[Callable[[Any], object]]:
+    if callable(hooks) or isinstance(hooks, str | bytes):
+        # The usual slip: on_batch=hook instead of on_batch=[hook].
+        raise TypeError(f"{kind} takes a sequence of callables, e.g. [hook], not {hooks!r}")
+    try:
+        listed = list(hooks)
+    except TypeError:
+        raise TypeError(f"{kind} takes a sequence of callables, not {hooks!r}") from None
+    return [_sync(kind, hook) for hook in listed]
+
+
+def _sync(kind: str, hook: Any) -> Any:
+    """The hook itself, if it is a plain (non-async) callable; TypeError otherwise."""
+    if not callable(hook):
+        raise TypeError(f"{kind} hooks must be callables, not {hook!r}")
+    if inspect.iscoroutinefunction(hook) or inspect.iscoroutinefunction(
+        type(hook).__call__  # an object whose __call__ is an async def
+    ):
+        raise TypeError(
+            f"{kind} hook {hook!r} is an async def: hooks are called synchronously in the event "
+            f"loop and are never awaited. Use a plain def (hand slow work to your own task or "
+            f"queue)."
+        )
+    return hook
+
+
+def _overrides(observer: ClientHooks, name: str) -> bool:
+    return getattr(type(observer), name, None) is not getattr(ClientHooks, name)

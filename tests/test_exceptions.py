@@ -67,7 +67,7 @@ PARENTS: list[tuple[type[SmartcarError], type[BaseException]]] = [
     (CompatibilityError, APIError),
     (UpstreamError, APIError),
     (TransportError, SmartcarError),
-    (APITimeoutError, TransportError),
+    (APITimeoutError, APIConnectionError),
     (APIConnectionError, TransportError),
     (InvalidResponseError, TransportError),
     (ClientClosedError, SmartcarError),
