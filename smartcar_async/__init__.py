@@ -41,6 +41,7 @@ from ._exceptions import (
     ResourceNotFoundError,
     ServerError,
     SmartcarError,
+    StateError,
     TransportError,
     UpstreamError,
     ValidationError,
@@ -145,6 +146,14 @@ from ._options import (
     RequestBudget,
 )
 from ._poller import FleetPoller, PollResult
+from ._sqlite_state import SQLiteState
+from ._state import (
+    ParkedRead,
+    StateStore,
+    StoredTokens,
+    VehicleRecord,
+    token_lineage,
+)
 from ._tokens import (
     CallableTokenSource,
     RefreshingTokenSource,
@@ -236,6 +245,7 @@ __all__ = [
     "OpenStatus",
     "Paging",
     "PagingCursor",
+    "ParkedRead",
     "PermissionDeniedError",
     "Permissions",
     "PollResult",
@@ -247,6 +257,7 @@ __all__ = [
     "Response",
     "ResponseHook",
     "ResponseReceived",
+    "SQLiteState",
     "ServerError",
     "ServiceCost",
     "ServiceDetail",
@@ -255,7 +266,10 @@ __all__ = [
     "ServiceTask",
     "SmartcarError",
     "Speedometer",
+    "StateError",
+    "StateStore",
     "Status",
+    "StoredTokens",
     "Subscribe",
     "Tesla",
     "TeslaAttributes",
@@ -273,6 +287,7 @@ __all__ = [
     "User",
     "ValidationError",
     "Vehicle",
+    "VehicleRecord",
     "VehicleStateError",
     "Vehicles",
     "Vin",
@@ -291,6 +306,7 @@ __all__ = [
     "iter_permissions",
     "iter_vehicles",
     "parse_webhook",
+    "token_lineage",
     "verify_payload",
 ]
 
