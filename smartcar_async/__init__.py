@@ -41,6 +41,7 @@ from ._exceptions import (
     ResourceNotFoundError,
     ServerError,
     SmartcarError,
+    StateError,
     TransportError,
     UpstreamError,
     ValidationError,
@@ -149,6 +150,14 @@ from ._options import (
     RequestBudget,
 )
 from ._poller import FleetPoller, PollResult
+from ._sqlite_state import SQLiteState
+from ._state import (
+    ParkedRead,
+    StateStore,
+    StoredTokens,
+    VehicleRecord,
+    token_lineage,
+)
 from ._tokens import (
     CallableTokenSource,
     RefreshingTokenSource,
@@ -242,6 +251,7 @@ __all__ = [
     "OpenStatus",
     "Paging",
     "PagingCursor",
+    "ParkedRead",
     "PermissionDeniedError",
     "Permissions",
     "PollResult",
@@ -255,6 +265,7 @@ __all__ = [
     "ResponseHook",
     "ResponseReceived",
     "RetryScheduled",
+    "SQLiteState",
     "ServerError",
     "ServiceCost",
     "ServiceDetail",
@@ -263,7 +274,10 @@ __all__ = [
     "ServiceTask",
     "SmartcarError",
     "Speedometer",
+    "StateError",
+    "StateStore",
     "Status",
+    "StoredTokens",
     "Subscribe",
     "Tesla",
     "TeslaAttributes",
@@ -281,6 +295,7 @@ __all__ = [
     "User",
     "ValidationError",
     "Vehicle",
+    "VehicleRecord",
     "VehicleStateError",
     "Vehicles",
     "Vin",
@@ -299,6 +314,7 @@ __all__ = [
     "iter_permissions",
     "iter_vehicles",
     "parse_webhook",
+    "token_lineage",
     "verify_payload",
 ]
 

@@ -20,7 +20,9 @@ SmartcarError(Exception)                # all a caller sees, bar ValueError/Type
 │   │   └── APITimeoutError             # no answer in time (a connection error, as in openai)
 │   └── InvalidResponseError            # not JSON, malformed JSON, a missing or mistyped field;
 │                                       #   .field names it when known, e.g. "doors[2].status"
-└── ClientClosedError                   # the Client was closed before or while the call was queued
+├── ClientClosedError                   # the Client was closed before or while the call was queued
+└── StateError                          # a state store (SQLiteState...) cannot be opened, read
+                                        #   or written, or was used after close
 
 Every error carries the server's fields when there were any (``type``,
 ``code``, ``status_code``, ``description``, ``doc_url``, ``request_id``,
@@ -58,6 +60,7 @@ __all__ = [
     "ResourceNotFoundError",
     "ServerError",
     "SmartcarError",
+    "StateError",
     "TransportError",
     "UpstreamError",
     "ValidationError",
@@ -237,6 +240,13 @@ class InvalidResponseError(TransportError):
 
 class ClientClosedError(SmartcarError):
     """The Client was closed while the call was queued, or before it was made."""
+
+
+class StateError(SmartcarError):
+    """A state store failed: not a state file, a newer schema, corrupt content, I/O, closed.
+
+    The message names the file and what is wrong, never a token. Added in 0.1.0.
+    """
 
 
 _BY_TYPE: Final[Mapping[str, type[APIError]]] = {

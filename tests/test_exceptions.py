@@ -29,6 +29,7 @@ from smartcar_async._exceptions import (
     ResourceNotFoundError,
     ServerError,
     SmartcarError,
+    StateError,
     TransportError,
     UpstreamError,
     ValidationError,
@@ -71,6 +72,7 @@ PARENTS: list[tuple[type[SmartcarError], type[BaseException]]] = [
     (APIConnectionError, TransportError),
     (InvalidResponseError, TransportError),
     (ClientClosedError, SmartcarError),
+    (StateError, SmartcarError),
 ]
 
 

@@ -59,6 +59,26 @@ def test_public_classes_live_in_the_package() -> None:
     assert wrong == []
 
 
+def test_sqlite_state_has_the_state_store_protocol_signatures() -> None:
+    members = [
+        name
+        for name in vars(sc.StateStore)
+        if not name.startswith("_") or name in ("__aenter__", "__aexit__")
+    ]
+    assert set(members) >= {"load_tokens", "save_tokens", "load_vehicles", "save_vehicles"}
+    for name in members:
+        if not callable(getattr(sc.StateStore, name)):
+            continue
+        protocol = inspect.signature(getattr(sc.StateStore, name))
+        concrete = inspect.signature(getattr(sc.SQLiteState, name))
+        assert list(concrete.parameters) == list(protocol.parameters), name
+        assert [p.kind for p in concrete.parameters.values()] == [
+            p.kind for p in protocol.parameters.values()
+        ], name
+        assert inspect.iscoroutinefunction(getattr(sc.SQLiteState, name)), name
+    assert isinstance(sc.SQLiteState("unused.db"), sc.StateStore)
+
+
 def test_every_error_is_a_smartcar_error() -> None:
     errors = [v for v in vars(sc).values() if isinstance(v, type) and issubclass(v, Exception)]
     assert len(errors) >= 18

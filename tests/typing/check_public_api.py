@@ -5,6 +5,7 @@ It is never executed; `assert_type` fails type checking when a signature drifts.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import assert_type
 
 import smartcar_async as sc
@@ -49,3 +50,25 @@ async def tokens_and_errors(auth: sc.AuthClient, access: sc.Access) -> None:
             assert_type(exc.request_id, str | None)
     assert_type(await auth.exchange_code("code"), sc.Access)
     assert_type(await sc.get_vehicles("token"), sc.Vehicles)
+
+
+async def state(path: str, access: sc.Access) -> None:
+    async with sc.SQLiteState(path) as store:
+        assert_type(store, sc.SQLiteState)
+        generic: sc.StateStore = store  # the protocol the poller programs against
+        lineage = sc.token_lineage("refresh-token-from-the-file")
+        assert_type(lineage, str)
+        assert_type(await generic.load_tokens(lineage), sc.StoredTokens | None)
+        pair = sc.StoredTokens.from_access(access)
+        assert_type(await generic.save_tokens(lineage, pair, replacing=None), bool)
+        assert_type(pair.refresh_expires_at, datetime | None)
+        record = sc.VehicleRecord(next_due=1.8e9, failures=1).with_parked(
+            "odometer", sc.ParkedRead(reason="PERMISSION", until=1.8e9)
+        )
+        assert_type(record.parked["odometer"].until, float)
+        assert_type(await generic.save_vehicles({"id": record}), None)
+        assert_type(await generic.load_vehicles(["id"]), dict[str, sc.VehicleRecord])
+        try:
+            await generic.aclose()
+        except sc.StateError as exc:
+            assert_type(exc, sc.StateError)
