@@ -184,6 +184,9 @@ def vehicle_error(
     for key in ("statusCode", "requestId"):
         # Webhook errors describe the vehicle, not an HTTP request.
         del entry[key]
+    if condition is None:
+        # Unlike the REST answer, the recorded webhook error carries the docs' user message.
+        entry["suggestedUserMessage"] = "Your car is unable to perform this request."
     entry["state"] = "ERROR"
     entry["signals"] = [_ref(s) for s in affected]
     return {

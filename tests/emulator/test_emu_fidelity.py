@@ -503,7 +503,9 @@ async def test_v4_vehicle_error_delivery(receiver: Receiver) -> None:
         assert all(set(s) == {"name", "code", "group"} for s in error["signals"])
     (not_capable,) = capability["data"]["errors"]
     assert (not_capable["type"], not_capable["code"]) == ("COMPATIBILITY", "VEHICLE_NOT_CAPABLE")
-    assert "suggestedUserMessage" not in not_capable
+    # As recorded: the webhook's compatibility error has a user message, the REST one none.
+    assert not_capable["suggestedUserMessage"] == "Your car is unable to perform this request."
+    assert not_capable["docURL"].endswith("compatibility-errors#vehicle-not-capable")
     codes = {s["code"] for s in not_capable["signals"]}
     assert "tractionbattery-stateofcharge" in codes
     (sleeping,) = asleep["data"]["errors"]
