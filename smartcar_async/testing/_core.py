@@ -21,6 +21,7 @@ from ._endpoint import (
 )
 from ._errors import validation, vehicle_state
 from ._fleet import system_statuses
+from ._units import wire
 
 _DOORS = ("frontLeft", "frontRight", "backRight", "backLeft")
 
@@ -45,12 +46,12 @@ def _permissions(ctx: Ctx) -> dict[str, Any]:
 
 
 def _odometer(ctx: Ctx) -> dict[str, Any]:
-    return {"distance": units.distance(ctx.vehicle.odometer_km, ctx.units)}
+    return {"distance": units.odometer(ctx.vehicle.odometer_km, ctx.units)}
 
 
 def _location(ctx: Ctx) -> dict[str, Any]:
     latitude, longitude = ctx.vehicle.location
-    return {"latitude": latitude, "longitude": longitude}
+    return {"latitude": wire(latitude), "longitude": wire(longitude)}
 
 
 def _fuel(ctx: Ctx) -> dict[str, Any]:
@@ -58,7 +59,7 @@ def _fuel(ctx: Ctx) -> dict[str, Any]:
     level = v.fuel_level
     return {
         "amountRemaining": units.volume(level * (v.tank_capacity_liters or 0.0), ctx.units),
-        "percentRemaining": round(level, 3),
+        "percentRemaining": wire(round(level, 3)),
         "range": units.distance(v.fuel_range_km(), ctx.units),
     }
 
@@ -66,21 +67,21 @@ def _fuel(ctx: Ctx) -> dict[str, Any]:
 def _battery(ctx: Ctx) -> dict[str, Any]:
     v = ctx.vehicle
     return {
-        "percentRemaining": round(v.battery_level, 3),
+        "percentRemaining": wire(round(v.battery_level, 3)),
         "range": units.distance(v.battery_range_km(), ctx.units),
     }
 
 
 def _battery_capacity(ctx: Ctx) -> dict[str, Any]:
-    return {"capacity": ctx.vehicle.battery_capacity_kwh}
+    return {"capacity": wire(ctx.vehicle.battery_capacity_kwh or 0.0)}
 
 
 def _nominal_capacity(ctx: Ctx) -> dict[str, Any]:
-    capacity = ctx.vehicle.battery_capacity_kwh or 0.0
+    capacity = wire(ctx.vehicle.battery_capacity_kwh or 0.0)
     return {
         "availableCapacities": [
             {"capacity": capacity, "description": None},
-            {"capacity": round(capacity * 1.15, 1), "description": "BEV:Extended Range"},
+            {"capacity": wire(round(capacity * 1.15, 1)), "description": "BEV:Extended Range"},
         ],
         "capacity": {"nominal": capacity, "source": "SMARTCAR"},
         "url": None,
@@ -112,7 +113,7 @@ def _charge_action(ctx: Ctx) -> dict[str, Any]:
 
 
 def _charge_limit(ctx: Ctx) -> dict[str, Any]:
-    return {"limit": ctx.vehicle.charge_limit}
+    return {"limit": wire(ctx.vehicle.charge_limit)}
 
 
 def _set_charge_limit(ctx: Ctx) -> dict[str, Any]:
@@ -132,7 +133,7 @@ def _tires(ctx: Ctx) -> dict[str, Any]:
 
 
 def _engine_oil(ctx: Ctx) -> dict[str, Any]:
-    return {"lifeRemaining": ctx.vehicle.oil_life}
+    return {"lifeRemaining": wire(ctx.vehicle.oil_life)}
 
 
 def _lock_status(ctx: Ctx) -> dict[str, Any]:

@@ -13,12 +13,12 @@ from typing import Any, Literal
 
 from aiohttp import web
 
-from . import _webhooks
+from . import _webhooks, _webhooks_v4
 from ._auth import Credentials
 from ._clock import Clock, iso
 from ._errors import ApiError, status_for
 from ._faults import FaultEngine, FaultKind, Faults, Injection, normalize_path
-from ._fleet import Fleet, generate_fleet
+from ._fleet import Fleet, SimulatedVehicle, generate_fleet
 from ._ratelimit import RateLimiter, RateLimits
 from ._recording import RecordedRequest, RequestLog
 from ._routes import default_capabilities
@@ -28,6 +28,12 @@ _STARTUP_TIMEOUT = 30.0
 _SHUTDOWN_TIMEOUT = 30.0
 
 Latency = float | tuple[float, float]
+WebhookVersion = Literal["2.0", "4.0"]
+
+
+def _check_version(version: str) -> None:
+    if version not in ("2.0", "4.0"):
+        raise ValueError(f'version must be "2.0" or "4.0", not {version!r}')
 
 
 class Emulator:
@@ -102,6 +108,8 @@ class Emulator:
         self._thread: threading.Thread | None = None
         self._thread_loop: asyncio.AbstractEventLoop | None = None
         self._thread_stop: asyncio.Event | None = None
+        # What the last 4.0 delivery per (webhook, vehicle) said, to name its triggers.
+        self._last_signals: dict[tuple[str, str], dict[str, Any]] = {}
 
     # -- lifecycle -------------------------------------------------------------
 
@@ -416,15 +424,24 @@ class Emulator:
         webhook_id: str | None = None,
         amt: str | None = None,
         timeout: float = 10.0,
+        version: WebhookVersion = "2.0",
     ) -> bool:
-        """Send Smartcar's one-time ``verify`` event to your receiver at ``url``.
+        """Send Smartcar's one-time verify event to your receiver at ``url``.
 
-        True when it answered 200 with ``{"challenge": HMAC-SHA256(amt, challenge)}``,
-        as Smartcar requires before it delivers anything.
+        ``version="2.0"`` sends the legacy ``{"eventName": "verify", "payload":
+        {"challenge"}}`` form; ``"4.0"`` the current ``{"eventType": "VERIFY",
+        "data": {"challenge"}, "meta"}`` one. True when the receiver answered 200
+        with ``{"challenge": HMAC-SHA256(amt, challenge)}``, as Smartcar requires
+        before it delivers anything.
         """
+        _check_version(version)
         key = self._amt(amt)
-        body, challenge = _webhooks.verify_payload_body(webhook_id or str(uuid.uuid4()))
-        delivery = await _webhooks.post(url, body, key, timeout=timeout)
+        wid = webhook_id or str(uuid.uuid4())
+        if version == "4.0":
+            body, challenge = _webhooks_v4.verify(wid, self._state.clock.wall())
+        else:
+            body, challenge = _webhooks.verify_payload_body(wid)
+        delivery = await _webhooks.post(url, body, key, timeout=timeout, version=version)
         expected = _webhooks.sign(key, challenge.encode())
         answer = delivery.body
         return (
@@ -443,26 +460,73 @@ class Emulator:
         body: Mapping[str, Any] | None = None,
         amt: str | None = None,
         timeout: float = 10.0,
+        version: WebhookVersion = "2.0",
+        event_type: Literal["VEHICLE_STATE", "VEHICLE_ERROR"] | None = None,
     ) -> _webhooks.WebhookDelivery:
         """POST one signed webhook delivery to your receiver, as Smartcar would.
 
-        The body is ``body`` if given, else a v2 data event with the odometer and
-        location of ``vehicle_ids`` (default: the vehicles subscribed to
-        ``webhook_id``, else the first vehicle). It carries ``SC-Signature``:
-        hex HMAC-SHA256 of the raw body keyed with ``amt`` (default:
-        ``emu.management_token``). Returns the receiver's status and answer.
+        The body is ``body`` if given. Otherwise, for ``version="2.0"`` (the
+        default), a v2 data event with the odometer and location of
+        ``vehicle_ids`` (default: the vehicles subscribed to ``webhook_id``, else
+        the first vehicle). For ``version="4.0"``, a 4.0 event about one vehicle
+        (``vehicle_ids`` must then name at most one; the default is the one
+        subscribed vehicle, else the first): ``event_type="VEHICLE_STATE"``
+        (the default) lists its signals, with a ``FIRST_DELIVERY`` trigger the
+        first time and ``SIGNAL_UPDATED`` ones for what changed since;
+        ``"VEHICLE_ERROR"`` reports the vehicle's ASLEEP/UNREACHABLE fault, or
+        else the signals it is not capable of. ``meta.deliveredAt`` and signal
+        times are epoch milliseconds on the emulator clock.
+
+        Every delivery carries ``SC-Signature``: hex HMAC-SHA256 of the raw body
+        keyed with ``amt`` (default: ``emu.management_token``). Returns the
+        receiver's status and answer.
         """
+        _check_version(version)
+        if event_type is not None and (version != "4.0" or body is not None):
+            raise ValueError("event_type applies to generated 4.0 deliveries only")
         key = self._amt(amt)
         wid = webhook_id or str(uuid.uuid4())
         if body is None:
             fleet = self._state.fleet
             if vehicle_ids is not None:
-                chosen = [v for v in fleet.vehicles if v.id in set(vehicle_ids)]
+                wanted = set(vehicle_ids)
+                chosen = [v for v in fleet.vehicles if v.id in wanted]
             else:
                 chosen = [v for v in fleet.vehicles if wid in v.webhooks] or fleet.vehicles[:1]
-            now = iso(self._state.clock.wall())
-            body = _webhooks.data_payload(wid, chosen, now, mode="test")
-        return await _webhooks.post(url, body, key, timeout=timeout)
+            wall = self._state.clock.wall()
+            if version == "4.0":
+                body = self._v4_event(wid, chosen, wall, event_type or "VEHICLE_STATE")
+            else:
+                body = _webhooks.data_payload(wid, chosen, iso(wall), mode="test")
+        return await _webhooks.post(url, body, key, timeout=timeout, version=version)
+
+    def _v4_event(
+        self, webhook_id: str, chosen: list[SimulatedVehicle], wall: float, event_type: str
+    ) -> dict[str, Any]:
+        if len(chosen) != 1:
+            raise ValueError(
+                "a 4.0 delivery is about one vehicle: pass vehicle_ids=[one id] "
+                f"({len(chosen)} selected)"
+            )
+        vehicle = chosen[0]
+        if event_type == "VEHICLE_ERROR":
+            faults = self._state.faults
+            condition = (
+                "ASLEEP"
+                if vehicle.id in faults.asleep
+                else "UNREACHABLE"
+                if vehicle.id in faults.unreachable
+                else None
+            )
+            return _webhooks_v4.vehicle_error(webhook_id, vehicle, wall, "TEST", condition)
+        if event_type != "VEHICLE_STATE":
+            raise ValueError(f"unknown event_type {event_type!r}")
+        pair = (webhook_id, vehicle.id)
+        body, bodies = _webhooks_v4.vehicle_state(
+            webhook_id, vehicle, wall, "TEST", self._last_signals.get(pair)
+        )
+        self._last_signals[pair] = bodies
+        return body
 
     def __repr__(self) -> str:
         where = self._url or "not running"

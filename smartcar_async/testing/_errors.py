@@ -1,9 +1,12 @@
 """Smartcar v2.0 error bodies: the catalogue of types and codes, and `ApiError`.
 
 Shapes follow the documented v2 body exactly (type, code, description, docURL,
-statusCode, requestId, resolution, suggestedUserMessage, and detail for
-validation errors), because the official SDKs read the status from the body,
-not from the HTTP status line.
+statusCode, requestId, resolution as a ``{"type": ...}`` object, and detail
+for validation errors), because the official SDKs read the status from the
+body, not from the HTTP status line. ``suggestedUserMessage`` is sent only for
+the types whose documented examples carry one (connected services account,
+vehicle state, rate limit, server, upstream); a recorded PERMISSION answer, the
+validation, authentication, billing and compatibility examples have none.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ _TYPE_STATUS: dict[str, int] = {
 }
 
 _TYPE_RESOLUTION: dict[str, str | None] = {
-    "CONNECTED_SERVICES_ACCOUNT": "CONTACT_SUPPORT",
+    "CONNECTED_SERVICES_ACCOUNT": None,
     "VALIDATION": None,
     "AUTHENTICATION": None,
     "PERMISSION": "REAUTHENTICATE",
@@ -69,6 +72,16 @@ _TYPE_DESCRIPTION: dict[str, str] = {
     "UPSTREAM": "The vehicle manufacturer's servers returned an error.",
 }
 
+# Codes whose documented resolution differs from their type's.
+_CODE_RESOLUTION: dict[tuple[str, str], str | None] = {
+    ("SERVER", "RECORD_NOT_FOUND"): "CONTACT_SUPPORT",
+    ("SERVER", "MULTIPLE_RECORDS_FOUND"): "CONTACT_SUPPORT",
+    ("COMPATIBILITY", "PLATFORM_NOT_CAPABLE"): "REAUTHENTICATE",
+}
+
+# The docs' page slug per type, where it is not "<type>-errors".
+_TYPE_SLUG: dict[str, str] = {"CONNECTED_SERVICES_ACCOUNT": "connected-service"}
+
 _CODE_DESCRIPTION: dict[tuple[str, str], str] = {
     ("RESOURCE_NOT_FOUND", "PATH"): (
         "The requested resource does not exist. Please check the URL and try again."
@@ -86,7 +99,9 @@ _CODE_DESCRIPTION: dict[tuple[str, str], str] = {
     ("VEHICLE_STATE", "CHARGING_PLUG_NOT_CONNECTED"): (
         "The vehicle cannot charge because the charging cable is not connected."
     ),
-    ("VEHICLE_STATE", "CHARGING_IN_PROGRESS"): "The vehicle is already charging.",
+    ("VEHICLE_STATE", "CHARGING_IN_PROGRESS"): (
+        "The vehicle is currently charging and unable to perform your request."
+    ),
     ("VEHICLE_STATE", "NOT_CHARGING"): "The vehicle is not charging.",
     ("VEHICLE_STATE", "FULLY_CHARGED"): ("The vehicle is already charged to its charge limit."),
     ("VEHICLE_STATE", "DOOR_OPEN"): "Door is open.",
@@ -116,11 +131,12 @@ _CODE_DESCRIPTION: dict[tuple[str, str], str] = {
     ),
 }
 
+# Only these types carry the field (see the module docstring).
 _SUGGESTED_USER_MESSAGE: dict[str, str] = {
     "CONNECTED_SERVICES_ACCOUNT": (
-        "Please log in to your vehicle's connected services account to resolve an issue."
+        "Action required in your connected services account. Please log into your "
+        "connected services app or web portal and complete any outstanding tasks."
     ),
-    "PERMISSION": "Please reconnect your vehicle to grant the required permissions.",
     "VEHICLE_STATE": (
         "Your vehicle is in a state that prevents this request. Please try again later."
     ),
@@ -128,13 +144,21 @@ _SUGGESTED_USER_MESSAGE: dict[str, str] = {
         "Your vehicle is temporarily unable to connect to this app. Please be patient while "
         "we're working to resolve this issue."
     ),
-    "BILLING": "Please contact the app developer.",
     "SERVER": (
         "Your car is temporarily unable to connect to this app. Please be patient while "
         "we're working to resolve this issue."
     ),
-    "COMPATIBILITY": "Your vehicle does not support this feature.",
-    "UPSTREAM": ("Your vehicle's manufacturer is having issues. Please try again later."),
+    "UPSTREAM": (
+        "Your car is temporarily unable to connect to this app. Please be patient while "
+        "we're working to resolve this issue."
+    ),
+}
+
+_CODE_USER_MESSAGE: dict[tuple[str, str], str] = {
+    ("VEHICLE_STATE", "ASLEEP"): (
+        "Your vehicle is in a sleep state. This request was not sent to preserve battery life."
+    ),
+    ("VEHICLE_STATE", "CHARGING_IN_PROGRESS"): "Your vehicle is already charging.",
 }
 
 
@@ -170,7 +194,7 @@ class ApiError(Exception):
             or (_CODE_DESCRIPTION.get((t, c)) if c is not None else None)
             or _TYPE_DESCRIPTION.get(t, "An error occurred.")
         )
-        slug = t.lower().replace("_", "-")
+        slug = _TYPE_SLUG.get(t) or t.lower().replace("_", "-")
         # Smartcar's own permission errors link to "#null" when the code is null.
         anchor = c.lower().replace("_", "-") if c is not None else "null"
         doc_url = f"{_DOCS}/{slug}-errors" + (
@@ -183,14 +207,28 @@ class ApiError(Exception):
             "docURL": doc_url,
             "statusCode": self.http_status,
             "requestId": request_id,
-            "resolution": {"type": _TYPE_RESOLUTION.get(t)},
-            "suggestedUserMessage": _SUGGESTED_USER_MESSAGE.get(
-                t, "Something went wrong. Please try again later."
-            ),
+            "resolution": {"type": _resolution(t, c)},
         }
+        message = _user_message(t, c)
+        if message is not None:
+            body["suggestedUserMessage"] = message
         if self.detail is not None:
             body["detail"] = self.detail
         return body
+
+
+def _resolution(error_type: str, code: str | None) -> str | None:
+    if code is not None and (error_type, code) in _CODE_RESOLUTION:
+        return _CODE_RESOLUTION[error_type, code]
+    return _TYPE_RESOLUTION.get(error_type)
+
+
+def _user_message(error_type: str, code: str | None) -> str | None:
+    if code is not None:
+        specific = _CODE_USER_MESSAGE.get((error_type, code))
+        if specific is not None:
+            return specific
+    return _SUGGESTED_USER_MESSAGE.get(error_type)
 
 
 def validation(field: str | list[str], message: str) -> ApiError:

@@ -23,6 +23,7 @@ from typing import Any, Literal
 import attrs
 
 from ._clock import Clock, iso
+from ._units import wire
 
 Powertrain = Literal["EV", "ICE", "PHEV"]
 
@@ -560,11 +561,11 @@ def _service_records(rng: random.Random, wall: float, odometer: float) -> list[d
     days = sorted((rng.uniform(10, 1_000) for _ in range(rng.randint(2, 6))), reverse=True)
     for number, days_ago in enumerate(days):
         tasks = rng.sample(_SERVICE_TASKS, rng.randint(1, 3))
-        cost = round(rng.uniform(40, 600), 2) if rng.random() < 0.7 else None
+        cost = wire(round(rng.uniform(40, 600), 2)) if rng.random() < 0.7 else None
         records.append(
             {
                 "serviceId": str(100_000 + number) if rng.random() < 0.6 else None,
-                "odometerDistance": round(max(0.0, odometer - days_ago * 40.0), 2),
+                "odometerDistance": wire(round(max(0.0, odometer - days_ago * 40.0), 2)),
                 "serviceDate": iso(wall - days_ago * 86_400),
                 "serviceTasks": [{"taskId": t, "taskDescription": d} for t, d in tasks],
                 "serviceDetails": [{"type": "Dealer", "value": "Emulated Service Center"}],

@@ -1,8 +1,10 @@
 """Make-specific endpoints (reference §3): ``/vehicles/{id}/{make}/...``, make in lower case.
 
-Response shapes are the documented ones where Smartcar publishes them; where
-the reference marks a shape UNCONFIRMED (Audi charge, Tesla attributes) the
-emulator serves a plausible body. Tesla charge records and ``tesla/status``
+Response shapes are the documented ones where Smartcar publishes them (Tesla
+attributes carries every field of the documented example, id, make, model and
+year included); where the reference marks a shape UNCONFIRMED (Audi charge)
+the emulator serves a plausible body. Numbers go through `wire`, as in
+`_core`. Tesla charge records and ``tesla/status``
 are not emulated because no shape is known.
 """
 
@@ -29,6 +31,7 @@ from ._endpoint import (
     read,
 )
 from ._errors import validation
+from ._units import wire
 
 MAKES: frozenset[str] = frozenset(
     {"tesla", "nissan", "ford", "bmw", "audi", "chevrolet", "cadillac"}
@@ -42,7 +45,7 @@ _COMPASS = ("N", "NE", "E", "SE", "S", "SW", "W", "NW")
 
 
 def _voltage(ctx: Ctx) -> float:
-    return ctx.vehicle.charge_voltage if ctx.vehicle.is_plugged_in else 0.0
+    return wire(ctx.vehicle.charge_voltage if ctx.vehicle.is_plugged_in else 0.0)
 
 
 def _completion(ctx: Ctx) -> dict[str, Any]:
@@ -58,20 +61,23 @@ def _voltmeter(ctx: Ctx) -> dict[str, Any]:
 
 
 def _ammeter(ctx: Ctx) -> dict[str, Any]:
-    return {"amperage": ctx.vehicle.charge_amperage}
+    return {"amperage": wire(ctx.vehicle.charge_amperage)}
 
 
 def _set_ammeter(ctx: Ctx) -> dict[str, Any]:
     amperage = number(body_object(ctx.body), "amperage", 1, 80)
     ctx.vehicle.charge_amperage = amperage
-    shown = int(amperage) if amperage == int(amperage) else amperage
-    return {"message": f"Successfully sent the following amperage: {shown}", "status": "success"}
+    return {
+        "message": f"Successfully sent the following amperage: {wire(amperage)}",
+        "status": "success",
+    }
 
 
 def _wattmeter(ctx: Ctx) -> dict[str, Any]:
     v = ctx.vehicle
-    charging = v.charge_state == "CHARGING"
-    return {"wattage": round(v.charge_amperage * v.charge_voltage / 1000.0, 2) if charging else 0}
+    if v.charge_state != "CHARGING":
+        return {"wattage": 0}
+    return {"wattage": wire(round(v.charge_amperage * v.charge_voltage / 1000.0, 2))}
 
 
 def _tesla_schedule_state(ctx: Ctx) -> dict[str, dict[str, Any]]:
@@ -102,7 +108,7 @@ def _set_tesla_schedule(ctx: Ctx) -> dict[str, Any]:
 
 def _compass(ctx: Ctx) -> dict[str, Any]:
     heading = ctx.vehicle.heading
-    return {"direction": _COMPASS[int((heading + 22.5) // 45) % 8], "heading": heading}
+    return {"direction": _COMPASS[int((heading + 22.5) // 45) % 8], "heading": wire(heading)}
 
 
 def _speedometer(ctx: Ctx) -> dict[str, Any]:
@@ -135,8 +141,8 @@ def _tesla_battery(ctx: Ctx) -> dict[str, Any]:
         "heaterOn": None,
         "maxRangeChargeCounter": None,
         "notEnoughPowerToHeat": level < 0.2,
-        "percentRemaining": round(level, 3),
-        "percentRemainingUsable": round(max(0.0, level - 0.01), 3),
+        "percentRemaining": wire(round(level, 3)),
+        "percentRemainingUsable": wire(round(max(0.0, level - 0.01), 3)),
         "range": units.distance(range_km, ctx.units),
         "rangeEstimated": units.distance(range_km * 0.96, ctx.units),
         "rangeIdeal": units.distance(range_km, ctx.units),
@@ -148,15 +154,29 @@ def _tesla_attributes(ctx: Ctx) -> dict[str, Any]:
     rng = random.Random(v.id)
     latitude, longitude = v.location
     home_lat, home_lon = v.home
+    build = "".join(rng.choice("0123456789abcdef") for _ in range(12))
+    # Every key of Smartcar's documented example, with the same nesting and types.
     return {
-        # Nested objects, as in Smartcar's documented example of this endpoint.
+        "id": v.id,
+        "make": v.make,
+        "model": v.model,
+        "year": v.year,
         "driveUnit": {"front": rng.choice(("PM216MOSFET", "NoneOrSmall")), "rear": "PM216MOSFET"},
-        "firmwareVersion": f"{v.year + 1}.{rng.randint(2, 44)}.{rng.randint(1, 9)}",
-        "trimBadging": rng.choice(("50", "74", "74d", "P74d", "90d", "100d")),
+        "driverAssistVersion": rng.choice(("TeslaAP3", "TeslaAP4")),
+        "efficiencyPackage": f"MY{v.year}",
+        "firmwareVersion": f"{v.year + 1}.{rng.randint(2, 44)}.{rng.randint(1, 9)} {build}",
+        "nickname": rng.choice(("Tommy", "Sparky", "Volta", "Blue")),
+        "performancePackage": rng.choice(("Base", "Performance")),
         "sentryMode": {"available": True, "enabled": v.is_locked},
+        "style": {
+            "exteriorColor": rng.choice(("SolidBlack", "PearlWhite", "MidnightSilver", "DeepBlue")),
+            "exteriorTrim": rng.choice(("Black", "Chrome")),
+            "interiorTrim": rng.choice(("Black2", "White2")),
+        },
+        "trimBadging": rng.choice(("50", "74", "74d", "P74d", "90d", "100d")),
         "wheel": {
-            "style": rng.choice(("Pinwheel", "Stiletto", "Apollo", "Induction")),
             "diameter": rng.choice((457.2, 482.6, 508.0)),
+            "style": rng.choice(("Pinwheel", "Stiletto", "Apollo", "Induction")),
         },
         "atHome": abs(latitude - home_lat) < 0.002 and abs(longitude - home_lon) < 0.002,
     }
@@ -242,7 +262,7 @@ def _set_ford_schedule(ctx: Ctx) -> dict[str, Any]:
     latitude = number(ctx.query, "latitude", -90.0, 90.0)
     longitude = number(ctx.query, "longitude", -180.0, 180.0)
     body = body_object(ctx.body)
-    limit = number(body, "chargeLimit", 0.5, 1.0) if "chargeLimit" in body else None
+    limit = wire(number(body, "chargeLimit", 0.5, 1.0)) if "chargeLimit" in body else None
     schedules = body.get("chargingSchedules", {})
     if not isinstance(schedules, dict):
         raise validation("chargingSchedules", '"chargingSchedules" must be of type object')
@@ -252,7 +272,7 @@ def _set_ford_schedule(ctx: Ctx) -> dict[str, Any]:
             "weekday": _windows(schedules.get("weekday", []), ["chargingSchedules", "weekday"]),
             "weekend": _windows(schedules.get("weekend", []), ["chargingSchedules", "weekend"]),
         },
-        "location": {"latitude": latitude, "longitude": longitude},
+        "location": {"latitude": wire(latitude), "longitude": wire(longitude)},
     }
     locations = _ford_locations(ctx)
     locations[:] = [loc for loc in locations if loc["location"] != entry["location"]]
@@ -284,7 +304,7 @@ def _bmw_records(ctx: Ctx) -> dict[str, Any]:
         )
         first = round(day_rng.uniform(0.1, 0.6), 2)
         last = round(min(1.0, first + day_rng.uniform(0.1, 0.4)), 2)
-        energy = round((last - first) * capacity, 2)
+        energy = wire(round((last - first) * capacity, 2))
         records.append(
             {
                 "chargeStart": iso(begin.timestamp()),
@@ -292,8 +312,8 @@ def _bmw_records(ctx: Ctx) -> dict[str, Any]:
                 "location": {"latitude": latitude, "longitude": longitude},
                 "energy": energy,
                 "isPublic": day_rng.random() < 0.2,
-                "startPercentRemaining": first,
-                "endPercentRemaining": last,
+                "startPercentRemaining": wire(first),
+                "endPercentRemaining": wire(last),
                 "chargingType": "AC" if day_rng.random() < 0.8 else "DC",
             }
         )
@@ -319,10 +339,10 @@ def _audi_charge(ctx: Ctx) -> dict[str, Any]:
     return {
         "isPluggedIn": v.is_plugged_in,
         "state": v.charge_state,
-        "percentRemaining": round(v.battery_level, 3),
+        "percentRemaining": wire(round(v.battery_level, 3)),
         "range": units.distance(v.battery_range_km(), ctx.units),
-        "chargeLimit": v.charge_limit,
-        "chargeRate": v.charge_power_kw if v.charge_state == "CHARGING" else 0,
+        "chargeLimit": wire(v.charge_limit),
+        "chargeRate": wire(v.charge_power_kw) if v.charge_state == "CHARGING" else 0,
         "completionTime": None if seconds is None else iso(ctx.wall + seconds),
     }
 

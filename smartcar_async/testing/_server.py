@@ -388,7 +388,8 @@ class Server:
                     "headers": _meta(item.endpoint, vehicle, units, wall, _ITEM_KEYS),
                 }
             )
-        return 200, {"responses": responses}, {"SC-Unit-System": units}
+        # The envelope itself carries no SC-Unit-System: each item's headers say it.
+        return 200, {"responses": responses}, None
 
 
 _DIRECT_KEYS = ("SC-Data-Age", "SC-Fetched-At", "SC-Unit-System")

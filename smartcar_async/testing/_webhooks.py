@@ -2,10 +2,12 @@
 
 Smartcar signs each delivery with ``SC-Signature``: the hex HMAC-SHA256 of the
 raw body keyed with the Application Management Token, and checks a new
-webhook with a ``verify`` event whose answer must be ``{"challenge": HMAC}``.
-The shape of data payloads beyond ``version``, ``webhookId``, ``eventName``
-and ``payload`` is not documented (smartcar-api.md §8); the one built here is
-modelled on the v2 "dynamic" example and kept deliberately plain.
+webhook with a verify event whose answer must be ``{"challenge": HMAC}``. This
+module holds the 2.0 payloads and the delivery itself; `_webhooks_v4` builds
+the 4.0 ones. The shape of 2.0 data payloads beyond ``version``,
+``webhookId``, ``eventName`` and ``payload`` is not documented
+(smartcar-api.md §8); the one built here is modelled on the v2 "dynamic"
+example and kept deliberately plain.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import aiohttp
 import attrs
 
 from ._fleet import SimulatedVehicle
+from ._units import wire
 
 __all__ = ["WebhookDelivery", "data_payload", "sign", "verify_payload_body"]
 
@@ -71,15 +74,15 @@ def data_payload(
                         {
                             "path": "/odometer",
                             "code": 200,
-                            "body": {"distance": round(vehicle.odometer_km, 2)},
+                            "body": {"distance": round(vehicle.odometer_km)},
                             "headers": {"sc-data-age": now, "sc-unit-system": "metric"},
                         },
                         {
                             "path": "/location",
                             "code": 200,
                             "body": {
-                                "latitude": vehicle.location[0],
-                                "longitude": vehicle.location[1],
+                                "latitude": wire(vehicle.location[0]),
+                                "longitude": wire(vehicle.location[1]),
                             },
                             "headers": {"sc-data-age": now},
                         },
@@ -91,10 +94,16 @@ def data_payload(
     }
 
 
-async def post(url: str, body: Mapping[str, Any], amt: str, *, timeout: float) -> WebhookDelivery:
+async def post(
+    url: str, body: Mapping[str, Any], amt: str, *, timeout: float, version: str = "2.0"
+) -> WebhookDelivery:
     raw = json.dumps(body, separators=(",", ":")).encode()
     signature = sign(amt, raw)
-    headers = {"Content-Type": "application/json", SIGNATURE_HEADER: signature}
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": f"Smartcar/{version}",
+        SIGNATURE_HEADER: signature,
+    }
     async with (
         aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as session,
         session.post(url, data=raw, headers=headers) as resp,
