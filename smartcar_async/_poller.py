@@ -43,6 +43,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 from ._converter import unstructure
 from ._endpoints import READS
 from ._exceptions import APITimeoutError, RateLimitError, SmartcarError, VehicleStateError
+from ._validate import check_bound
 from ._vehicle import Vehicle
 
 __all__ = ["FleetPoller", "PollResult", "SkipReason"]
@@ -232,7 +233,7 @@ class FleetPoller:
         self._rounds = rounds
         _count("max_concurrent_vehicles", max_concurrent_vehicles, minimum=1)
         self._max_concurrent = max_concurrent_vehicles
-        self._timeout = None if timeout is None else _positive("timeout", timeout)
+        self._timeout = check_bound("timeout", timeout)
         self._backoff = self._interval if backoff is None else _positive("backoff", backoff)
         self._max_backoff = _positive("max_backoff", max_backoff)
         self._shard = _check_shard(shard)
@@ -581,7 +582,10 @@ class FleetPoller:
             state.failures = 0
             return 0.0
         state.failures += 1
-        exponential = min(self._max_backoff, self._backoff * 2.0 ** (state.failures - 1))
+        # The power stops growing at 2**63: a vehicle asleep for a thousand
+        # rounds must not overflow it.
+        growth = 2.0 ** min(state.failures - 1, 63)
+        exponential = min(self._max_backoff, self._backoff * growth)
         told = [seconds for seconds in retry_afters if seconds is not None]
         delay = exponential if state_error or not told else 0.0
         if told:
@@ -628,11 +632,12 @@ def _check_shard(shard: tuple[int, int] | None) -> tuple[int, int] | None:
 
 
 def _positive(name: str, value: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError(f"{name} must be a number of seconds, got {type(value).__name__}")
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
-    return float(value)
+    """A duration that must be given: the rule of `check_bound`, without None."""
+    if value is None:
+        raise TypeError(f"{name} must be a number of seconds, got None")
+    seconds = check_bound(name, value)
+    assert seconds is not None
+    return seconds
 
 
 def _count(name: str, value: int, *, minimum: int) -> None:

@@ -11,6 +11,7 @@ import re
 from collections.abc import Mapping
 
 __all__ = [
+    "check_bound",
     "check_charge_limit",
     "check_coordinates",
     "check_int",
@@ -47,6 +48,26 @@ def check_token(token: object, name: str = "access_token") -> str:
     if any(ch in token for ch in "\r\n"):
         raise ValueError(f"{name} must not contain line breaks")
     return token
+
+
+def check_bound(name: str, value: object) -> float | None:
+    """A time bound (``timeout``, ``deadline`` and the like): seconds > 0, or None for none.
+
+    The one rule for every bound the package takes: 0, negatives, NaN and
+    infinity are a ValueError (0 does not mean "no limit": say None), a
+    non-number a TypeError.
+    """
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{name} must be a number of seconds or None, got {type(value).__name__}")
+    try:
+        seconds = float(value)
+    except OverflowError:  # an int too large for a float
+        raise ValueError(f"{name} is too large") from None
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise ValueError(f"{name} must be a finite number of seconds > 0 (or None), got {value!r}")
+    return seconds
 
 
 def check_unit_system(unit_system: object) -> str:
