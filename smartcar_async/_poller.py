@@ -633,9 +633,7 @@ def _check_shard(shard: tuple[int, int] | None) -> tuple[int, int] | None:
 
 def _positive(name: str, value: float) -> float:
     """A duration that must be given: the rule of `check_bound`, without None."""
-    if value is None:
-        raise TypeError(f"{name} must be a number of seconds, got None")
-    seconds = check_bound(name, value)
+    seconds = check_bound(name, value, optional=False)
     assert seconds is not None
     return seconds
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -452,7 +451,9 @@ async def html_502(request: RawRequest, writer: asyncio.StreamWriter) -> bool:
 async def huge_declared_length(request: RawRequest, writer: asyncio.StreamWriter) -> bool:
     writer.write(http_response(200, b'{"distance": 1', content_length=10**12))
     await writer.drain()
-    await asyncio.sleep(2)  # the client must refuse now, not wait for a terabyte
+    # The client must refuse from the header: waiting for the body would end
+    # in APITimeoutError, retried, instead of one InvalidResponseError.
+    await asyncio.sleep(2)
     return False
 
 
@@ -550,7 +551,6 @@ RAW_CASES = [
 async def test_malformed_http(case: Case) -> None:
     async with LoopWatch():
         async with raw_server(case.fault) as server, make_client(server.url) as client:
-            started = time.monotonic()
             callers = await call_everyone(client)
             _check_outcomes(case, callers)
             counts = tuple(
@@ -558,9 +558,6 @@ async def test_malformed_http(case: Case) -> None:
                 for v in ("car-a", "car-b", "car-c")
             )
             _check_attempts(case, counts)  # type: ignore[arg-type]
-            if case.fault is huge_declared_length:
-                # Refused from the header: no waiting for the body (or the timeout).
-                assert time.monotonic() - started < 0.4 * 3
             server.heal()
             await _afterwards(case, client, lambda: len(server.requests))
         await assert_no_leftover_tasks()
