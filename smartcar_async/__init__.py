@@ -26,6 +26,7 @@ from ._client import (
     Client,
 )
 from ._exceptions import (
+    MAX_RETRY_AFTER,
     APIConnectionError,
     APIError,
     APITimeoutError,
@@ -176,6 +177,7 @@ from ._webhooks import (
 )
 
 __all__ = [
+    "MAX_RETRY_AFTER",
     "NOT_GIVEN",
     "SIGNATURE_HEADER",
     "APIConnectionError",

@@ -6,6 +6,10 @@ I/O) and awaitable ``exchange_code`` / ``exchange_refresh_token`` returning
 `Access`. The client secret, codes and tokens stay out of reprs, logs and
 exception messages, including the token endpoint's own error descriptions
 (which echo the rejected code or refresh token).
+
+An ``expires_in`` above `MAX_EXPIRES_IN` (one year; Smartcar sends 7200) is
+clamped to it rather than refused: by then the refresh token sent is spent,
+and refusing the answer would lose the new one.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from ._account import check_scopes, check_vin, client_credentials
 from ._exceptions import ClientClosedError, InvalidResponseError, SmartcarError
 from ._http import DEFAULT_TIMEOUT, basic_auth, check_timeout, send
 from ._models_account import Access
+from ._options import DEFAULT_MAX_RESPONSE_SIZE, check_response_size
 from ._secrets import REDACTED
 from ._transport import RawResponse
 from ._validate import check_token, format_flags
@@ -35,6 +40,8 @@ Mode = Literal["live", "simulated", "test"]
 _MODES: Final = ("live", "simulated", "test")
 #: Smartcar: "The refresh token expires after 60 days." It is not in the token answer.
 REFRESH_TOKEN_LIFETIME: Final = timedelta(days=60)
+#: The longest access-token lifetime taken from a token answer, in seconds (one year).
+MAX_EXPIRES_IN: Final = 365 * 24 * 3600
 
 
 class _State(enum.Enum):
@@ -62,7 +69,8 @@ class AuthClient:
     here). Inside ``async with AuthClient(...) as auth:`` the client owns one
     session for the block and closes it on exit (or on :meth:`aclose`).
     Otherwise each call makes and closes its own connection, like the
-    official SDK. ``timeout`` is seconds per HTTP exchange, None for no limit.
+    official SDK. ``timeout`` is seconds per HTTP exchange (> 0), None for no
+    limit. ``max_response_size`` caps the bytes of one answer (8 MiB by default).
 
     Added in 0.1.0.
     """
@@ -71,6 +79,7 @@ class AuthClient:
         "_borrowed",
         "_client_secret",
         "_connect_origin",
+        "_max_response_size",
         "_owned",
         "_state",
         "_timeout",
@@ -91,6 +100,7 @@ class AuthClient:
         connect_origin: str | None = None,
         session: aiohttp.ClientSession | None = None,
         timeout: float | None = DEFAULT_TIMEOUT,
+        max_response_size: int = DEFAULT_MAX_RESPONSE_SIZE,
     ) -> None:
         self.client_id, self._client_secret = client_credentials(
             client_id, client_secret, "AuthClient"
@@ -105,6 +115,7 @@ class AuthClient:
         self._token_url = _origins.token_url(auth_origin)
         self._connect_origin = _origins.connect_origin(connect_origin)
         self._timeout = check_timeout(timeout)
+        self._max_response_size = check_response_size(max_response_size)
         self._borrowed = session
         self._owned: aiohttp.ClientSession | None = None
         self._state = _State.UNOPENED
@@ -278,6 +289,7 @@ class AuthClient:
                 # The Basic value and the secret inside it are redacted by the
                 # transport, from the Authorization header it sends.
                 redact=(*secrets, self._client_secret),
+                max_response_size=self._max_response_size,
             )
         except SmartcarError as exc:
             if self.closed:
@@ -344,6 +356,8 @@ def _access_from(resp: RawResponse, sent_refresh: str | None = None) -> Access:
     expires_in = body.get("expires_in")
     if type(expires_in) is not int or expires_in < 0:
         raise _bad_access("expires_in", "expected a non-negative integer", resp)
+    # Clamped, not refused: see the module docstring.
+    expires_in = min(expires_in, MAX_EXPIRES_IN)
     now = datetime.now(UTC)
     return Access(
         access_token=body["access_token"],

@@ -46,10 +46,12 @@ from ._observability import (
     logger,
 )
 from ._options import (
+    DEFAULT_MAX_RESPONSE_SIZE,
     DEFAULT_MAX_RETRIES,
     DEFAULT_TIMEOUT,
     CallOptions,
     RequestBudget,
+    check_response_size,
     check_retries,
     check_seconds,
 )
@@ -58,7 +60,7 @@ from ._origins import api_origin as resolve_api_origin
 from ._retry import RetryConfig, is_transient
 from ._tokens import TokenSource
 from ._transport import RawResponse, Transport
-from ._validate import check_int
+from ._validate import check_bound, check_int, check_token
 
 if TYPE_CHECKING:
     from ._vehicle import Vehicle
@@ -98,7 +100,8 @@ class Client:
         timeout: seconds for one HTTP attempt, ``None`` for no limit.
         deadline: seconds for a whole call (queueing, retries and backoff
             included), ``None`` (the default) for no limit. Exceeding it raises
-            :class:`APITimeoutError`.
+            :class:`APITimeoutError`. Like every bound, ``timeout`` and
+            ``deadline`` are a number > 0 or None: 0 is a ValueError.
         max_retries: retries of a failed read (5xx, 408, timeouts, lost
             connections, and 429s within ``max_retry_after``); writes are never
             retried. Applied once per batch, not once per caller.
@@ -125,6 +128,12 @@ class Client:
             for the same vehicle instead of queueing a new one.
         close_timeout: seconds :meth:`aclose` lets in-flight requests finish.
         max_connections: connection pool size of an owned session.
+        max_response_size: the most bytes one answer's body may have (after
+            decompression; 8 MiB by default). A larger one fails with
+            :class:`InvalidResponseError`, unread past the limit, and is not
+            retried.
+        user_agent: the ``User-Agent`` header; no line breaks or control
+            characters.
         on_batch, on_response: observability hooks (see :class:`BatchFlushed`
             and :class:`ResponseReceived`).
         hooks: :class:`ClientHooks` objects (one or a sequence), which also see
@@ -155,6 +164,7 @@ class Client:
         join_inflight: bool = True,
         close_timeout: float = 10.0,
         max_connections: int = 100,
+        max_response_size: int = DEFAULT_MAX_RESPONSE_SIZE,
         user_agent: str | None = None,
         on_batch: Sequence[BatchHook] = (),
         on_response: Sequence[ResponseHook] = (),
@@ -162,9 +172,9 @@ class Client:
     ) -> None:
         self._origin = resolve_api_origin(api_origin)
         self._options = CallOptions(
-            timeout=check_seconds("timeout", timeout, allow_none=True),
+            timeout=check_bound("timeout", timeout),
             max_retries=check_retries(max_retries),
-            deadline=check_seconds("deadline", deadline, allow_none=True),
+            deadline=check_bound("deadline", deadline),
         )
         self._retry = RetryConfig(
             initial_backoff=_seconds("retry_backoff", retry_backoff),
@@ -190,10 +200,13 @@ class Client:
         self._limiter: asyncio.Semaphore | None = None
         self._close_timeout = _seconds("close_timeout", close_timeout)
         self._max_connections = max_connections
-        self._user_agent = user_agent or USER_AGENT
+        self._max_response_size = check_response_size(max_response_size)
+        self._user_agent = _user_agent(user_agent) or USER_AGENT
         self._borrowed = session
         self._session: aiohttp.ClientSession | None = session
-        self._transport_obj: Transport | None = Transport(session) if session else None
+        self._transport_obj: Transport | None = (
+            Transport(session, max_response_size=self._max_response_size) if session else None
+        )
         self._loop: asyncio.AbstractEventLoop | None = None
         self._state = _State.UNOPENED
         self._closing: asyncio.Task[None] | None = None
@@ -320,7 +333,7 @@ class Client:
                 connector=aiohttp.TCPConnector(limit=self._max_connections),
             )
             self._session = session
-            self._transport_obj = Transport(session)
+            self._transport_obj = Transport(session, max_response_size=self._max_response_size)
         if self._limiter is None:
             self._limiter = asyncio.Semaphore(self._max_concurrent)
         return self._transport_obj
@@ -624,7 +637,14 @@ def _deadline(seconds: float | None) -> Iterator[None]:
 
 
 async def _fetch_token(pending: Awaitable[str]) -> str:
-    """Await a token source; its own failures reach callers as a SmartcarError."""
+    """Await a token source; its own failures reach callers as a SmartcarError.
+
+    What it returns must be a token that can go in a header: the rule of
+    `check_token` for a token given directly, and no whitespace or control
+    character at all. A bad one is the source's fault, so it is an
+    AuthenticationError, raised before the token goes near a header; the
+    message never holds the value.
+    """
     try:
         token = await pending
     except SmartcarError:
@@ -633,9 +653,18 @@ async def _fetch_token(pending: Awaitable[str]) -> str:
         raise AuthenticationError(
             f"The token source failed: {type(exc).__name__}", type="AUTHENTICATION"
         ) from exc
-    if not isinstance(token, str) or not token:
+    try:
+        check_token(token, "token")
+    except (TypeError, ValueError) as exc:
+        # The check's message names the fault, never the value.
         raise AuthenticationError(
-            "The token source returned no token (expected a non-empty str)",
+            f"The token source returned an unusable token: {exc}", type="AUTHENTICATION"
+        ) from None
+    # Every whitespace but the plain space is unprintable: two scans in C.
+    if not token.isprintable() or " " in token:
+        raise AuthenticationError(
+            "The token source returned an unusable token: "
+            "token must not contain whitespace or control characters",
             type="AUTHENTICATION",
         )
     return token
@@ -647,6 +676,14 @@ def _source(auth: object) -> TokenSource:
 
 
 def _seconds(name: str, value: float) -> float:
-    checked = check_seconds(name, value, allow_none=False)
-    assert checked is not None
-    return checked
+    return check_seconds(name, value)
+
+
+def _user_agent(value: object) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise TypeError(f"user_agent must be a str, got {type(value).__name__}")
+    if not value.isprintable():  # CR, LF, NUL, other controls: header injection
+        raise ValueError("user_agent must not contain line breaks or control characters")
+    return value

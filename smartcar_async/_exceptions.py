@@ -29,6 +29,10 @@ Every error carries the server's fields when there were any (``type``,
 ``resolution``, ``suggested_user_message``, ``detail``, ``retry_after``).
 `error_from_response` is the one place that turns an error answer (v2.0
 body, legacy v1.0 body, OAuth body, or anything else) into the right class.
+
+``retry_after`` is never more than ``MAX_RETRY_AFTER`` (86400 s, one day):
+`parse_retry_after` clamps any longer wait a server asks for, so no
+``Retry-After`` can close a rate-limit gate for longer, or overflow a clock.
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ import attrs
 from ._models import pick_headers
 
 __all__ = [
+    "MAX_RETRY_AFTER",
     "APIConnectionError",
     "APIError",
     "APITimeoutError",
@@ -394,13 +399,18 @@ def error_from_response(
     )
 
 
+#: The longest wait a ``Retry-After`` can ask for (one day); longer ones are clamped to it.
+MAX_RETRY_AFTER: Final = 86400.0
+
+
 def parse_retry_after(value: object, *, now: float | None = None) -> float | None:
     """Seconds to wait from a ``Retry-After`` value, or None if absent or unparseable.
 
     Accepts an int or float, a numeric string (``"120"``, ``"1.5"``) or an
     HTTP-date, which is taken relative to *now* (default ``time.time()``)
-    and clamped at 0 when already past. Negative or non-finite numbers are
-    malformed and give None.
+    and clamped at 0 when already past. Any wait longer than
+    `MAX_RETRY_AFTER` (``"1e306"``, a date in year 9999) is clamped to it.
+    Negative numbers, ``inf`` and ``nan`` are malformed and give None.
     """
     if isinstance(value, bytes):
         value = value.decode("latin-1")
@@ -410,14 +420,23 @@ def parse_retry_after(value: object, *, now: float | None = None) -> float | Non
             seconds = float(text)
         except ValueError:
             return _seconds_until(text, now)
-    elif isinstance(value, int | float) and not isinstance(value, bool):
-        try:
-            seconds = float(value)
-        except OverflowError:
-            return None
+        # float() gives inf for a numeral too large for it ("1e400") as for
+        # the word ("inf", "infinity"); only the numeral is a real, if absurd, wait.
+        if math.isinf(seconds) and "n" not in text.lower():
+            return MAX_RETRY_AFTER if seconds > 0 else None
+    elif isinstance(value, int) and not isinstance(value, bool):
+        # An int is exact: a huge one is a long wait, not a malformed one.
+        return _bounded(value) if value >= 0 else None
+    elif isinstance(value, float):
+        seconds = value
     else:
         return None
-    return seconds if math.isfinite(seconds) and seconds >= 0 else None
+    return _bounded(seconds) if math.isfinite(seconds) and seconds >= 0 else None
+
+
+def _bounded(seconds: float) -> float:
+    # `or 0.0` turns -0.0 into 0.0.
+    return float(min(seconds, MAX_RETRY_AFTER)) or 0.0
 
 
 def _seconds_until(http_date: str, now: float | None) -> float | None:
@@ -429,4 +448,4 @@ def _seconds_until(http_date: str, now: float | None) -> float | None:
         delta = when.timestamp() - (time.time() if now is None else now)
     except (TypeError, ValueError, IndexError, OverflowError):
         return None
-    return max(0.0, delta) if math.isfinite(delta) else None
+    return _bounded(max(0.0, delta)) if math.isfinite(delta) else None

@@ -7,6 +7,10 @@ the same error, so a throttled vehicle costs no API calls. Optional pacing
 (a minimum interval per vehicle, an application token bucket) keeps a worker
 from tripping the limits in the first place. Nothing here polls: every wait
 is one sleep of a computed length.
+
+No gate or hold lasts longer than ``MAX_RETRY_AFTER`` (one day), whatever
+number it is given: `parse_retry_after` already clamps what a server sends,
+and this is the second line, so no wait can overflow a clock or a sleep.
 """
 
 from __future__ import annotations
@@ -17,13 +21,20 @@ import time
 
 import anyio
 
-from ._exceptions import RateLimitError
+from ._exceptions import MAX_RETRY_AFTER, RateLimitError
 
-__all__ = ["Gates", "TokenBucket"]
+__all__ = ["Gates", "TokenBucket", "bounded_wait"]
 
 # Expired entries are swept once the maps grow past this, so memory follows
 # the number of vehicles throttled right now, not every vehicle ever seen.
 _SWEEP_AT = 1024
+
+
+def bounded_wait(seconds: float) -> float:
+    """``seconds`` within ``0 .. MAX_RETRY_AFTER``; NaN counts as no wait, infinity as the most."""
+    if not seconds > 0:  # also NaN
+        return 0.0
+    return min(float(seconds), MAX_RETRY_AFTER)
 
 
 class Gates:
@@ -37,7 +48,7 @@ class Gates:
 
     def block(self, vehicle_id: str | None, seconds: float, error: RateLimitError) -> None:
         """Close the gate of one vehicle (or of the application when ``vehicle_id`` is None)."""
-        until = time.monotonic() + max(0.0, seconds)
+        until = time.monotonic() + bounded_wait(seconds)
         if vehicle_id is None:
             if self._app is None or self._app[0] < until:
                 self._app = (until, error)
@@ -53,15 +64,14 @@ class Gates:
         RATE_LIMIT:SMARTCAR_API) for its Retry-After, or ``fallback`` seconds when
         it gave none (Smartcar documents none for the application limit), and
         record that wait on the error. Returns the wait."""
-        if error.retry_after is None:
-            error.retry_after = fallback
-        wait = error.retry_after
+        wait = bounded_wait(fallback if error.retry_after is None else error.retry_after)
+        error.retry_after = wait
         self.block(None if error.code == "SMARTCAR_API" else vehicle_id, wait, error)
         return wait
 
     def hold(self, vehicle_id: str, seconds: float) -> None:
         """Delay the vehicle's next request without an error to fail fast with (a backoff)."""
-        until = time.monotonic() + max(0.0, seconds)
+        until = time.monotonic() + bounded_wait(seconds)
         if self._next_allowed.get(vehicle_id, 0.0) < until:
             self._next_allowed[vehicle_id] = until
             if len(self._next_allowed) > _SWEEP_AT:
@@ -125,7 +135,7 @@ class Gates:
 def _still_limited(error: RateLimitError, wait: float) -> RateLimitError:
     """A copy of the 429 that closed a gate, saying how long it stays closed."""
     twin = copy.copy(error)
-    twin.retry_after = math.ceil(wait * 1000) / 1000
+    twin.retry_after = math.ceil(bounded_wait(wait) * 1000) / 1000
     return twin
 
 
@@ -161,4 +171,4 @@ class TokenBucket:
             if self._tokens >= need:
                 self._tokens -= need
                 return
-            await anyio.sleep((need - self._tokens) / self._rate)
+            await anyio.sleep(bounded_wait((need - self._tokens) / self._rate))

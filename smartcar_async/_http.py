@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import math
 import platform
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any, Final
 
 import aiohttp
 
-from ._options import DEFAULT_TIMEOUT
+from ._options import DEFAULT_MAX_RESPONSE_SIZE, DEFAULT_TIMEOUT
 from ._transport import RawResponse, Transport
+from ._validate import check_bound
 from ._version import __version__
 
 __all__ = [
@@ -37,14 +37,8 @@ USER_AGENT: Final = (
 
 
 def check_timeout(timeout: object) -> float | None:
-    """Seconds for one HTTP exchange, or None for no limit."""
-    if timeout is None:
-        return None
-    if isinstance(timeout, bool) or not isinstance(timeout, int | float):
-        raise TypeError(f"timeout must be a number of seconds, got {type(timeout).__name__}")
-    if not math.isfinite(timeout) or timeout <= 0:
-        raise ValueError(f"timeout must be a finite number > 0, got {timeout!r}")
-    return float(timeout)
+    """Seconds for one HTTP exchange, or None for no limit (the rule of `check_bound`)."""
+    return check_bound("timeout", timeout)
 
 
 def basic_auth(user: str, password: str) -> str:
@@ -75,6 +69,7 @@ async def send(
     form: Mapping[str, str] | None = None,
     json_body: Any = None,
     redact: Sequence[str] = (),
+    max_response_size: int = DEFAULT_MAX_RESPONSE_SIZE,
 ) -> RawResponse:
     """One HTTP exchange on a borrowed session or a short-lived owned one.
 
@@ -85,7 +80,7 @@ async def send(
     """
     headers = {"Authorization": authorization, "User-Agent": USER_AGENT}
     async with open_session(session) as live:
-        return await Transport(live).request(
+        return await Transport(live, max_response_size=max_response_size).request(
             method,
             url,
             headers=headers,

@@ -2,6 +2,12 @@
 
 Options are part of a queue's identity, so reads that share a batch always
 share one retry policy and one timeout: the policy is applied once per batch.
+
+Two rules for durations a caller gives. A *bound* (``timeout``, ``deadline``)
+is seconds > 0, or None for no bound (`check_bound`). A *wait* where 0 means
+"none" (``batch_window``, ``retry_backoff``, ``min_vehicle_interval``,
+``close_timeout``) is seconds >= 0 (`check_seconds`). Both refuse NaN and
+infinity.
 """
 
 from __future__ import annotations
@@ -12,7 +18,10 @@ from typing import Final, Literal
 
 import attrs
 
+from ._validate import check_bound, check_int
+
 __all__ = [
+    "DEFAULT_MAX_RESPONSE_SIZE",
     "DEFAULT_MAX_RETRIES",
     "DEFAULT_OPTIONS",
     "DEFAULT_TIMEOUT",
@@ -37,17 +46,32 @@ NOT_GIVEN: Final = NotGiven.NOT_GIVEN
 #: Smartcar documents answers of up to 300 s; the official SDKs wait 310 s.
 DEFAULT_TIMEOUT: Final = 310.0
 DEFAULT_MAX_RETRIES: Final = 2
+#: Bytes of one response body, after decompression. Real answers are a few
+#: kilobytes (a full batch some tens); anything near this is not Smartcar's.
+DEFAULT_MAX_RESPONSE_SIZE: Final = 8 * 1024 * 1024
 NotGivenType = Literal[NotGiven.NOT_GIVEN]
 
 
-def check_seconds(name: str, value: object, *, allow_none: bool) -> float | None:
-    if value is None and allow_none:
-        return None
+def check_seconds(name: str, value: object) -> float:
+    """A wait where 0 means none: a finite number of seconds >= 0."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise TypeError(f"{name} must be a number of seconds, got {type(value).__name__}")
-    if not math.isfinite(value) or value < 0:
+    seconds = _float(name, value)
+    if not math.isfinite(seconds) or seconds < 0:
         raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
-    return float(value)
+    return seconds
+
+
+def _float(name: str, value: int | float) -> float:
+    try:
+        return float(value)
+    except OverflowError:  # an int too large for a float
+        raise ValueError(f"{name} is too large") from None
+
+
+def check_response_size(value: object) -> int:
+    """``max_response_size``: a number of bytes >= 1 (there is no "unlimited")."""
+    return check_int("max_response_size", value, minimum=1)
 
 
 def check_retries(value: object) -> int:
@@ -80,13 +104,13 @@ class CallOptions:
         return CallOptions(
             timeout=self.timeout
             if isinstance(timeout, NotGiven)
-            else check_seconds("timeout", timeout, allow_none=True),
+            else check_bound("timeout", timeout),
             max_retries=self.max_retries
             if isinstance(max_retries, NotGiven)
             else check_retries(max_retries),
             deadline=self.deadline
             if isinstance(deadline, NotGiven)
-            else check_seconds("deadline", deadline, allow_none=True),
+            else check_bound("deadline", deadline),
         )
 
 
@@ -115,6 +139,11 @@ class RequestBudget:
             raise TypeError("capacity must be an int")
         if self.capacity < 1:
             raise ValueError("capacity must be >= 1")
+        _float("capacity", self.capacity)
         rate = self.refill_per_minute
-        if isinstance(rate, bool) or not isinstance(rate, int | float) or not rate > 0:
-            raise ValueError("refill_per_minute must be a number > 0")
+        if (
+            isinstance(rate, bool)
+            or not isinstance(rate, int | float)
+            or not 0 < _float("refill_per_minute", rate) < math.inf
+        ):
+            raise ValueError("refill_per_minute must be a finite number > 0")

@@ -43,6 +43,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 from ._converter import unstructure
 from ._endpoints import READS
 from ._exceptions import APITimeoutError, RateLimitError, SmartcarError, VehicleStateError
+from ._validate import check_bound
 from ._vehicle import Vehicle
 
 __all__ = ["FleetPoller", "PollResult", "SkipReason"]
@@ -127,11 +128,11 @@ class _VehicleState:
 
     def __init__(self, vehicle: Vehicle, former: _VehicleState | None = None) -> None:
         self.vehicle = vehicle
-        self.blocked_until = -math.inf if former is None else former.blocked_until
-        self.failures = 0 if former is None else former.failures
+        self.blocked_until: float = -math.inf if former is None else former.blocked_until
+        self.failures: int = 0 if former is None else former.failures
         # The last round dispatched (polled or skipped): a vehicle removed and
         # added again (a token rotation) must not be polled twice in a round.
-        self.last_round = 0 if former is None else former.last_round
+        self.last_round: int = 0 if former is None else former.last_round
         # Heap entries are dropped lazily: a removed vehicle's entry is
         # skipped when it comes due, rather than searched for in the heap.
         self.removed = False
@@ -235,7 +236,7 @@ class FleetPoller:
         self._rounds = rounds
         _count("max_concurrent_vehicles", max_concurrent_vehicles, minimum=1)
         self._max_concurrent = max_concurrent_vehicles
-        self._timeout = None if timeout is None else _positive("timeout", timeout)
+        self._timeout = check_bound("timeout", timeout)
         self._backoff = self._interval if backoff is None else _positive("backoff", backoff)
         self._max_backoff = _positive("max_backoff", max_backoff)
         self._shard = _check_shard(shard)
@@ -599,7 +600,10 @@ class FleetPoller:
             state.failures = 0
             return 0.0
         state.failures += 1
-        exponential = min(self._max_backoff, self._backoff * 2.0 ** (state.failures - 1))
+        # The power stops growing at 2**63: a vehicle asleep for a thousand
+        # rounds must not overflow it.
+        growth = 2.0 ** min(state.failures - 1, 63)
+        exponential = min(self._max_backoff, self._backoff * growth)
         told = [seconds for seconds in retry_afters if seconds is not None]
         delay = exponential if state_error or not told else 0.0
         if told:
@@ -646,11 +650,10 @@ def _check_shard(shard: tuple[int, int] | None) -> tuple[int, int] | None:
 
 
 def _positive(name: str, value: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError(f"{name} must be a number of seconds, got {type(value).__name__}")
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
-    return float(value)
+    """A duration that must be given: the rule of `check_bound`, without None."""
+    seconds = check_bound(name, value, optional=False)
+    assert seconds is not None
+    return seconds
 
 
 def _count(name: str, value: int, *, minimum: int) -> None:

@@ -37,11 +37,13 @@ class RetryConfig:
 
     def __attrs_post_init__(self) -> None:
         for name in ("initial_backoff", "max_backoff", "max_retry_after"):
-            check_seconds(name, getattr(self, name), allow_none=False)
+            check_seconds(name, getattr(self, name))
 
     def backoff(self, retry: int) -> float:
         """Seconds to wait before retry number ``retry`` (1-based)."""
-        delay = min(self.max_backoff, self.initial_backoff * 2.0 ** (retry - 1))
+        # Past 2**63 every sane cap is reached; a larger power would overflow.
+        growth = 2.0 ** min(max(retry - 1, 0), 63)
+        delay = min(self.max_backoff, self.initial_backoff * growth)
         return delay * (1.0 - 0.25 * random.random())
 
 

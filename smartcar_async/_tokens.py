@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from typing import Protocol, runtime_checkable
 
 from ._models_account import Access
+from ._options import check_seconds
 
 __all__ = [
     "CallableTokenSource",
@@ -101,7 +102,7 @@ class RefreshingTokenSource:
         self._auth = auth
         self._access = access
         self._on_refresh = on_refresh
-        self._margin = dt.timedelta(seconds=refresh_margin)
+        self._margin = _margin(refresh_margin)
         self._inflight: asyncio.Task[Access] | None = None
         self.refreshes = 0
 
@@ -114,7 +115,8 @@ class RefreshingTokenSource:
         return f"<RefreshingTokenSource expires={self._access.expiration.isoformat()}>"
 
     async def token(self) -> str:
-        if dt.datetime.now(dt.UTC) + self._margin >= self._access.expiration:
+        # expiration - now, not now + margin: the sum could pass datetime.max.
+        if self._access.expiration - dt.datetime.now(dt.UTC) <= self._margin:
             return (await self._refresh_once()).access_token
         return self._access.access_token
 
@@ -152,6 +154,14 @@ class RefreshingTokenSource:
             return access
         finally:
             self._inflight = None
+
+
+def _margin(seconds: object) -> dt.timedelta:
+    checked = check_seconds("refresh_margin", seconds)
+    try:
+        return dt.timedelta(seconds=checked)
+    except OverflowError:  # more than timedelta holds (some 2.7 million years)
+        raise ValueError("refresh_margin is too large") from None
 
 
 def _collect(task: asyncio.Task[Access]) -> None:

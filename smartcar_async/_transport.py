@@ -5,6 +5,10 @@ it sends one HTTP request, parses the JSON answer, and turns every failure
 (aiohttp's, asyncio's, the server's) into a :class:`SmartcarError` subclass.
 :func:`map_transport_error` is the single translation table; a test walks every
 aiohttp exception class through it so a new one cannot slip past unmapped.
+
+A body is read up to ``max_response_size`` bytes (after decompression) and
+no further: a larger one is refused, from its Content-Length when it declares
+one, and the connection is dropped rather than drained.
 """
 
 from __future__ import annotations
@@ -13,11 +17,16 @@ import functools
 import json
 import time
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, Final
 from urllib.parse import urlencode
 
 import aiohttp
 import attrs
+from aiohttp.http_exceptions import (
+    ContentLengthError,
+    HttpProcessingError,
+    TransferEncodingError,
+)
 from multidict import CIMultiDictProxy
 
 from ._exceptions import (
@@ -27,6 +36,7 @@ from ._exceptions import (
     SmartcarError,
     error_from_response,
 )
+from ._options import DEFAULT_MAX_RESPONSE_SIZE, check_response_size
 from ._secrets import secrets_for
 
 __all__ = ["ConnectionDropped", "RawResponse", "Transport", "map_transport_error"]
@@ -54,13 +64,24 @@ def map_transport_error(exc: BaseException) -> SmartcarError:
     if isinstance(exc, TimeoutError):  # asyncio.TimeoutError is TimeoutError on 3.11+
         return APITimeoutError("Timed out waiting for the Smartcar API")
     if isinstance(exc, aiohttp.ClientResponseError):
-        # Only reachable through a borrowed session's own machinery (redirects,
-        # proxies, content type): we never call raise_for_status ourselves.
+        if isinstance(exc.__cause__, HttpProcessingError):
+            # aiohttp's parser refused the answer (a garbage status line, bad
+            # headers, bytes after the body); its 400 is its own, not the server's.
+            return _malformed(exc.__cause__)
+        # Otherwise only reachable through a borrowed session's own machinery
+        # (redirects, proxies): we never call raise_for_status ourselves.
         return InvalidResponseError(
             f"Invalid HTTP response from the Smartcar API: {type(exc).__name__}",
             status_code=exc.status or None,
         )
-    if isinstance(exc, aiohttp.ClientPayloadError | json.JSONDecodeError | UnicodeDecodeError):
+    if isinstance(exc, aiohttp.ClientPayloadError):
+        return _broken_body(exc.__cause__ or exc)
+    if isinstance(exc, _BODY_BROKE):
+        # aiohttp's pure-Python parser raises these bare, not as ClientPayloadError.
+        return _broken_body(exc)
+    if isinstance(exc, HttpProcessingError):
+        return _malformed(exc)
+    if isinstance(exc, json.JSONDecodeError | UnicodeDecodeError):
         return InvalidResponseError(
             f"The Smartcar API sent a body that could not be read: {type(exc).__name__}"
         )
@@ -71,6 +92,29 @@ def map_transport_error(exc: BaseException) -> SmartcarError:
             f"Could not reach the Smartcar API: {type(exc).__name__}: {_safe_reason(exc)}"
         )
     return SmartcarError(f"Unexpected error talking to the Smartcar API: {type(exc).__name__}")
+
+
+# The body broke off after the headers: a reset, fewer bytes than Content-Length
+# promised, bad chunking. A lost connection like any other, so a read is tried
+# again (a write never is). A body that arrived whole but cannot be inflated
+# is not: a retry would get the same bytes.
+_BODY_BROKE: Final = (ContentLengthError, TransferEncodingError)
+
+
+def _broken_body(cause: BaseException) -> SmartcarError:
+    if isinstance(cause, HttpProcessingError) and not isinstance(cause, _BODY_BROKE):
+        return InvalidResponseError(
+            f"The Smartcar API sent a body that could not be read: {type(cause).__name__}"
+        )
+    return APIConnectionError(
+        "The connection to the Smartcar API broke while the answer was read: "
+        f"{type(cause).__name__}"
+    )
+
+
+def _malformed(exc: HttpProcessingError) -> InvalidResponseError:
+    # Not the parser's message: it quotes what the server sent, which may echo a secret.
+    return InvalidResponseError(f"The Smartcar API sent malformed HTTP: {type(exc).__name__}")
 
 
 def _safe_reason(exc: BaseException) -> str:
@@ -109,10 +153,16 @@ class Transport:
     and its own middlewares followed by ours on every request.
     """
 
-    __slots__ = ("_middlewares", "_session")
+    __slots__ = ("_max_size", "_middlewares", "_session")
 
-    def __init__(self, session: aiohttp.ClientSession) -> None:
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        *,
+        max_response_size: int = DEFAULT_MAX_RESPONSE_SIZE,
+    ) -> None:
         self._session = session
+        self._max_size = check_response_size(max_response_size)
         # Per-request middlewares replace the session's; keep the user's first.
         own: tuple[aiohttp.ClientMiddlewareType, ...] = tuple(getattr(session, "_middlewares", ()))
         self._middlewares = (*own, _no_silent_resend)
@@ -167,9 +217,12 @@ class Transport:
                 allow_redirects=False,
                 middlewares=self._middlewares,
             ) as resp:
-                raw = await resp.read()
                 status = resp.status
                 resp_headers = resp.headers
+                raw = await _read_body(resp, self._max_size)
+        except SmartcarError as exc:
+            secrets.scrub_error(exc)
+            raise
         except Exception as exc:  # CancelledError is a BaseException and passes through
             failure = map_transport_error(exc)
             if not (secrets and secrets.taints(exc)):
@@ -194,6 +247,33 @@ class Transport:
             # Built from clean text already; this guards the message templates too.
             secrets.scrub_error(exc)
             raise
+
+
+async def _read_body(resp: aiohttp.ClientResponse, limit: int) -> bytes:
+    """The whole body, or InvalidResponseError as soon as it is known to pass ``limit``."""
+    declared = resp.content_length
+    if declared is not None and declared > limit:
+        raise _too_large(resp, f"declares {declared} bytes, over the limit of {limit}")
+    if declared is not None and "Content-Encoding" not in resp.headers:
+        # aiohttp stops at Content-Length and nothing inflates the bytes: the
+        # limit already holds, so take aiohttp's own (fastest) path.
+        return await resp.read()
+    body = bytearray()
+    content = resp.content
+    while chunk := await content.readany():
+        body += chunk
+        if len(body) > limit:
+            raise _too_large(resp, f"passed the limit of {limit} bytes; reading stopped there")
+    return bytes(body)
+
+
+def _too_large(resp: aiohttp.ClientResponse, what: str) -> InvalidResponseError:
+    # Drop the connection: draining it would read what we refuse to read.
+    resp.close()
+    return InvalidResponseError(
+        f"The Smartcar API's answer (HTTP {resp.status}) {what} (max_response_size)",
+        request_id=resp.headers.get("SC-Request-Id"),
+    )
 
 
 @functools.lru_cache(maxsize=8)

@@ -11,14 +11,15 @@ import re
 from collections.abc import Mapping
 
 __all__ = [
+    "check_bound",
     "check_charge_limit",
     "check_coordinates",
     "check_int",
     "check_method",
     "check_request_path",
+    "check_segment",
     "check_token",
     "check_unit_system",
-    "check_segment",
     "check_vehicle_id",
     "format_date",
     "format_flags",
@@ -60,6 +61,28 @@ def check_token(token: object, name: str = "access_token") -> str:
     if any(ch in token for ch in "\r\n"):
         raise ValueError(f"{name} must not contain line breaks")
     return token
+
+
+def check_bound(name: str, value: object, *, optional: bool = True) -> float | None:
+    """A time bound (``timeout``, ``deadline`` and the like): seconds > 0, or None for none.
+
+    The one rule for every bound the package takes: 0, negatives, NaN and
+    infinity are a ValueError (0 does not mean "no limit": say None), a
+    non-number a TypeError. ``optional=False`` is for durations that must be
+    given (a poll interval): None is a TypeError there.
+    """
+    none = " or None" if optional else ""
+    if value is None and optional:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{name} must be a number of seconds{none}, got {type(value).__name__}")
+    try:
+        seconds = float(value)
+    except OverflowError:  # an int too large for a float
+        raise ValueError(f"{name} is too large") from None
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise ValueError(f"{name} must be a finite number of seconds > 0{none}, got {value!r}")
+    return seconds
 
 
 def check_unit_system(unit_system: object) -> str:

@@ -14,6 +14,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 
 from smartcar_async import _exceptions as exc_mod
 from smartcar_async._exceptions import (
+    MAX_RETRY_AFTER,
     APIConnectionError,
     APIError,
     APITimeoutError,
@@ -476,7 +477,8 @@ def test_unparseable_retry_after_is_none() -> None:
         ("nan", None),
         ("inf", None),
         (float("inf"), None),
-        (10**400, None),
+        # An exact int is a (long) wait, clamped to the ceiling (issue 11).
+        (10**400, MAX_RETRY_AFTER),
         (True, None),
         ([120], None),
         ({"seconds": 1}, None),
@@ -530,7 +532,7 @@ def test_error_from_response_always_returns_an_api_error(
 @given(st.one_of(json_scalars, st.binary(max_size=20), st.text(max_size=40)))
 def test_parse_retry_after_never_raises(value: object) -> None:
     result = parse_retry_after(value, now=NOW)
-    assert result is None or (math.isfinite(result) and result >= 0)
+    assert result is None or (math.isfinite(result) and 0 <= result <= MAX_RETRY_AFTER)
 
 
 # Two-digit-year rules in RFC 5322 parsing make years below 100 ambiguous.
@@ -539,4 +541,4 @@ def test_parse_retry_after_reads_any_http_date(when: datetime) -> None:
     text = email.utils.format_datetime(when, usegmt=True)
     result = parse_retry_after(text, now=NOW)
     expected = max(0.0, when.replace(microsecond=0).timestamp() - NOW)
-    assert result == pytest.approx(expected)
+    assert result == pytest.approx(min(expected, MAX_RETRY_AFTER))
