@@ -48,6 +48,7 @@ from ._client import DEFAULT_API_ORIGIN, Client
 from ._converter import unstructure
 from ._exceptions import SmartcarError
 from ._observability import ClientStats
+from ._origins import api_origin, check_origin
 from ._poller import READ_NAMES, FleetPoller, PollResult, check_reads
 from ._vehicle import Vehicle
 from ._vehicles_file import (
@@ -392,8 +393,15 @@ def _config(args: argparse.Namespace, parser: _Parser) -> _Config:
         parser.error("--timeout must be > 0")
     if args.max_retries is not None and args.max_retries < 0:
         parser.error("--max-retries must be >= 0")
-    if args.origin is not None and not args.origin.startswith(("http://", "https://")):
-        parser.error("--origin must be an http(s) URL, e.g. https://api.smartcar.com")
+    if not demo:
+        try:
+            if args.origin is not None:
+                check_origin("--origin", args.origin)
+            else:
+                api_origin()
+        except ValueError as exc:
+            hint = "" if args.origin is not None else " (from $SMARTCAR_API_ORIGIN)"
+            parser.error(f"{exc}{hint}, e.g. https://api.smartcar.com")
     if demo and args.fleet_size < 1:
         parser.error("--fleet-size must be >= 1")
     if args.summary_json is not None:
@@ -438,14 +446,14 @@ def _vehicles(args: argparse.Namespace, parser: _Parser) -> list[VehicleRow]:
     if args.vehicle and token is None:
         parser.error(f"--vehicle needs a token: pass --token or set {TOKEN_ENV}")
     rows: list[VehicleRow] = []
-    where: dict[str, str] = {}
+    given: set[str] = set()
     for vehicle_id in args.vehicle:
         problem = vehicle_id_problem(vehicle_id)
         if problem is not None:
             parser.error(f"--vehicle: {problem}")
-        if vehicle_id in where:
-            parser.error(f"--vehicle {vehicle_id} is given twice")
-        where[vehicle_id] = "--vehicle"
+        if vehicle_id in given:
+            parser.error("--vehicle: the same vehicle id is given twice")
+        given.add(vehicle_id)
         rows.append(VehicleRow(vehicle_id, access_token=token))
     if args.vehicles_file:
         try:
@@ -455,7 +463,7 @@ def _vehicles(args: argparse.Namespace, parser: _Parser) -> list[VehicleRow]:
         # From here on, usage errors and logs are scrubbed of the file's tokens too.
         parser.secrets = (*parser.secrets, *secrets_of(listed))
         for row in listed:
-            if row.vehicle_id in where:
+            if row.vehicle_id in given:
                 parser.error(
                     f"--vehicles-file {args.vehicles_file}, line {row.line}: "
                     "the same vehicle id as a --vehicle"
@@ -482,7 +490,11 @@ def _check_writable(path: str, option: str, parser: _Parser) -> None:
 
 
 class _Writer:
-    """Writes results as JSON Lines or CSV; stops quietly when the reader goes away."""
+    """Writes results as JSON Lines or CSV; stops quietly when the reader goes away.
+
+    A write that fails otherwise (a full disk) stops the run too, and is kept
+    in ``failure`` for the run to end with status 1.
+    """
 
     CSV_FIELDS: Final = (
         "vehicle_id",
@@ -507,6 +519,7 @@ class _Writer:
         self.where = where
         self.written = 0
         self.broken = False
+        self.failure: OSError | None = None
         if fmt == "csv":
             self._emit([list(self.CSV_FIELDS)])
 
@@ -518,7 +531,8 @@ class _Writer:
             self._raw(line + "\n")
         else:
             self._emit(_csv_rows(result))
-        self.written += 1
+        if not self.broken:
+            self.written += 1
 
     def _emit(self, rows: list[list[Any]]) -> None:
         if not rows:
@@ -537,12 +551,15 @@ class _Writer:
             stream = self._stream()
             stream.write(text)
             stream.flush()
-        except BrokenPipeError:
+        except OSError as exc:
             self.broken = True
-            # Later flushes (at exit too) must not raise again on the dead pipe.
-            with contextlib.suppress(OSError):
-                devnull = os.open(os.devnull, os.O_WRONLY)
-                os.dup2(devnull, sys.stdout.fileno())
+            if not isinstance(exc, BrokenPipeError):
+                self.failure = exc
+            if self.where == "stdout":
+                # Later flushes (at exit too) must not raise again on the dead stream.
+                with contextlib.suppress(OSError):
+                    devnull = os.open(os.devnull, os.O_WRONLY)
+                    os.dup2(devnull, sys.stdout.fileno())
 
 
 class _LineBuffer:
@@ -810,9 +827,15 @@ async def _poll(
         results = "not written (stdout is a terminal: use --output FILE, or --output -)"
     else:
         results = f"{writer.written:,} as {writer.format_name} to {writer.where}"
-        if writer.broken:
+        if writer.failure is not None:
+            results += f" (then writing failed: {writer.failure.strerror}, which stopped the run)"
+        elif writer.broken:
             results += " (then the reader closed the pipe, which stopped the run)"
-    figures = outcome.summary(cfg, writer)
+    error = None
+    if writer is not None and writer.failure is not None:
+        error = f"cannot write --output: {writer.failure.strerror} ({writer.where})"
+        logging.getLogger(CLI_LOGGER).error(error, extra={"event": "fatal_error"})
+    figures = outcome.summary(cfg, writer, error=error)
     rows = summary_rows(
         tally,
         client.stats,
@@ -853,19 +876,19 @@ def _poll_command(args: argparse.Namespace, parser: _Parser) -> int:
 def _poll_and_report(cfg: _Config, args: argparse.Namespace, writer: _Writer | None) -> int:
     renderer = make_renderer(sys.stderr, plain=args.plain, log_json=args.log_format == "json")
     outcome = _Outcome()
-    error: str | None = None
     try:
         asyncio.run(_run(cfg, renderer, writer, outcome))
     except KeyboardInterrupt:
         # Only when no clean stop was possible: a SIGINT before the loop's
         # handler was installed, or a second one during the clean stop.
         return SIGNAL_EXITS["SIGINT"]
-    except (SmartcarError, OSError) as exc:
+    except (SmartcarError, OSError, BaseExceptionGroup) as exc:
+        fatal = _fatal(exc)
+        if fatal is None:
+            raise
         renderer.close()
-        error = f"{type(exc).__name__}: {exc}"
-        logging.getLogger(CLI_LOGGER).error(
-            "smartcar-async: %s", error, extra={"event": "fatal_error"}
-        )
+        error = f"{type(fatal).__name__}: {fatal}"
+        logging.getLogger(CLI_LOGGER).error(error, extra={"event": "fatal_error"})
         outcome.summary(cfg, writer, error=error)
     finally:
         renderer.close()
@@ -876,13 +899,20 @@ def _poll_and_report(cfg: _Config, args: argparse.Namespace, writer: _Writer | N
             _write_json(args.summary_json, outcome.figures)
         except OSError as exc:
             logging.getLogger(CLI_LOGGER).error(
-                "smartcar-async: cannot write --summary-json: %s (%s)",
+                "cannot write --summary-json: %s (%s)",
                 exc.strerror,
                 args.summary_json,
                 extra={"event": "fatal_error"},
             )
             return 1
     return outcome.exit_status
+
+
+def _fatal(exc: BaseException) -> BaseException | None:
+    """The API or OS error that ended the run (out of task groups too); None for a bug."""
+    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+        exc = exc.exceptions[0]
+    return exc if isinstance(exc, SmartcarError | OSError) else None
 
 
 def _write_json(path: str, data: dict[str, Any]) -> None:

@@ -137,6 +137,10 @@ class TextFormatter(logging.Formatter):
         self._scrub = scrub
 
     def format(self, record: logging.LogRecord) -> str:
+        if record.name == CLI_LOGGER and record.levelno >= logging.WARNING:
+            # The command's own problems read like argparse's: "prog: error: ...".
+            text = f"smartcar-async: {record.levelname.lower()}: {record.getMessage()}"
+            return self._scrub(text)
         return self._scrub(super().format(record))
 
 

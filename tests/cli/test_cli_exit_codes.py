@@ -92,6 +92,20 @@ def test_some_polls_ok_and_some_failed_exits_0(strict_emu: Emulator, tmp_path: P
     assert summary_value(done.stderr, "Polls (vehicle-rounds)").startswith("3: 1 ok, 2 with errors")
 
 
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_results_that_cannot_be_written_stop_the_run_with_1(tmp_path: Path) -> None:
+    summary = tmp_path / "summary.json"
+    options = ["--fleet-size", "3", "--rounds", "1", "--output", "/dev/full"]
+    done = run_cli(["poll", *options, "--summary-json", str(summary)])
+    assert done.returncode == 1, done.stderr
+    message = "cannot write --output: No space left on device (/dev/full)"
+    assert f"smartcar-async: error: {message}" in done.stderr
+    assert "Traceback" not in done.stderr
+    figures = json.loads(summary.read_text())
+    assert (figures["exit_status"], figures["error"]) == (1, message)
+    assert figures["results_written"] == 0
+
+
 @pytest.mark.parametrize(
     "argv",
     [

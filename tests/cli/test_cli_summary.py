@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from pathlib import Path
 
-from cli_support import TOKEN, against, json_lines, run_cli, summary_value, vehicle_requests
+from cli_support import (
+    HANG_GUARD,
+    TOKEN,
+    against,
+    json_lines,
+    run_cli,
+    summary_value,
+    vehicle_requests,
+)
 
+from smartcar_async import Client
 from smartcar_async.testing import Emulator
 
 
@@ -150,3 +160,26 @@ def test_summary_json_has_the_documented_shape(emu: Emulator, tmp_path: Path) ->
     assert figures["elapsed_seconds"] > 0
     assert figures["results_written"] == len(json_lines(output.read_text())) == 6
     assert TOKEN not in summary.read_text()
+
+
+async def test_client_stats_add_up_for_every_kind_of_request() -> None:
+    """What the summary relies on, in the library: requests by kind sum to the total."""
+    async with Emulator(vehicles=2, seed=3) as emu:
+        one, two = emu.fleet.ids
+        emu.inject(status=500, path="/batch", times=1)  # a whole batch retried
+        emu.inject(status=500, path="/odometer", in_batch=True, vehicle_id=two)  # an item
+        emu.inject(status=500, path="/vin", times=1)  # a single GET retried
+        async with Client(api_origin=emu.url, timeout=HANG_GUARD) as client:
+            car, other = (client.vehicle(v, access_token=TOKEN) for v in (one, two))
+            await asyncio.gather(car.odometer(), car.location(), other.odometer(), other.location())
+            await car.vin()
+            await car.service_history()  # a direct read: a single GET
+            await car.lock()  # a write
+            stats = client.stats
+        sent = vehicle_requests(emu)
+    assert stats.http_requests == len(sent)
+    assert stats.http_requests == stats.batches + stats.single_gets + stats.writes
+    assert stats.batches == sum(r.path.endswith("/batch") for r in sent)
+    assert stats.writes == 1
+    assert stats.retries == 3
+    assert stats.retries <= stats.http_requests
