@@ -7,8 +7,10 @@ quickest way to see coalescing and the poller at work. With ``--token`` and
 
 Results go to stdout (JSON Lines, or CSV) when stdout is not a terminal, or
 to ``--output``. Progress and the summary go to stderr: a live display on a
-terminal when rich is installed, plain lines otherwise. Tokens are never
-printed, not even in argument errors.
+terminal when rich is installed, plain lines otherwise, or JSON log events
+with ``--log-format json``; ``--summary-json`` writes the summary's figures
+to a file. The exit status says how the run went (``EXIT_STATUSES``).
+Tokens are never printed, not even in argument errors.
 """
 
 from __future__ import annotations
@@ -17,11 +19,15 @@ import argparse
 import asyncio
 import contextlib
 import csv
+import datetime as dt
+import itertools
 import json
+import logging
 import os
 import random
 import signal
 import sys
+import textwrap
 from collections.abc import Callable, Iterator, Sequence
 from time import perf_counter
 from typing import IO, TYPE_CHECKING, Any, Final, NoReturn
@@ -29,11 +35,30 @@ from typing import IO, TYPE_CHECKING, Any, Final, NoReturn
 import anyio
 import attrs
 
-from ._cli_render import Renderer, Tally, make_renderer, summary_rows
+from ._cli_logs import CLI_LOGGER, Scrubber, install_logging, json_line
+from ._cli_render import (
+    EXIT_STATUSES,
+    Renderer,
+    Tally,
+    make_renderer,
+    summary_figures,
+    summary_rows,
+)
 from ._client import DEFAULT_API_ORIGIN, Client
 from ._converter import unstructure
 from ._exceptions import SmartcarError
+from ._observability import ClientStats
+from ._origins import api_origin, check_origin
 from ._poller import READ_NAMES, FleetPoller, PollResult, check_reads
+from ._vehicle import Vehicle
+from ._vehicles_file import (
+    VehicleRow,
+    VehiclesFileError,
+    read_vehicles_file,
+    secrets_of,
+    vehicle_id_problem,
+)
+from ._version import __version__
 
 if TYPE_CHECKING:
     from .testing import Emulator, Faults
@@ -57,6 +82,8 @@ DEMO_ITEM_ERRORS: Final = 0.005
 API_INTERVAL: Final = 300.0
 API_ROUNDS: Final = 1
 TOKEN_ENV: Final = "SMARTCAR_ACCESS_TOKEN"
+#: Exit statuses by the signal that stopped the run: 128 + its number, as shells report.
+SIGNAL_EXITS: Final = {"SIGINT": 130, "SIGTERM": 143}
 
 
 # ----------------------------------------------------------------- arguments
@@ -65,10 +92,14 @@ TOKEN_ENV: Final = "SMARTCAR_ACCESS_TOKEN"
 class _Parser(argparse.ArgumentParser):
     """An ArgumentParser whose error messages never show a token."""
 
-    def __init__(self, *args: Any, secrets: Sequence[str] = (), **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, secrets: Sequence[str] = (), log_json: bool = False, **kwargs: Any
+    ) -> None:
         kwargs.setdefault("allow_abbrev", False)
         super().__init__(*args, **kwargs)
         self.secrets = tuple(s for s in secrets if s)
+        # With --log-format json, a usage error is a JSON line like every other.
+        self.log_json = log_json
 
     def error(self, message: str) -> NoReturn:
         prefix = "unrecognized arguments: "
@@ -80,6 +111,16 @@ class _Parser(argparse.ArgumentParser):
             message = prefix + (" ".join(options) or "(values not shown)")
         for secret in self.secrets:
             message = message.replace(secret, "***")
+        if self.log_json:
+            line = json_line(
+                Scrubber(self.secrets),
+                level="ERROR",
+                logger=CLI_LOGGER,
+                event="usage_error",
+                message=message,
+                fields={"exit_status": 2, "help": f"{self.prog} --help"},
+            )
+            self.exit(2, line + "\n")
         super().error(message)
 
 
@@ -95,12 +136,40 @@ def _secrets_in(argv: Sequence[str]) -> list[str]:
     return found
 
 
-def _parser(secrets: Sequence[str]) -> _Parser:
+def _log_json_in(argv: Sequence[str]) -> bool:
+    """Whether ``--log-format json`` is asked for: usage errors then come out as JSON too."""
+    pairs = itertools.pairwise([*argv, ""])
+    return any(w == "--log-format=json" or (w, nxt) == ("--log-format", "json") for w, nxt in pairs)
+
+
+def _epilog() -> str:
+    statuses = "\n".join(f"  {code:>3}  {meaning}" for code, meaning in EXIT_STATUSES.items())
+    return (
+        _fill(
+            "Results go to stdout as JSON Lines when stdout is not a terminal, or to "
+            "--output. Progress and the summary go to stderr (JSON log events with "
+            "--log-format json); --summary-json writes the summary's figures to a file."
+        )
+        + "\n\nvehicles file (CSV, one vehicle per line; # comments and blank lines skipped):\n"
+        + "  vehicle_id,access_token,refresh_token,expires_at,unit_system   (optional header)\n"
+        + "  headerless: vehicle_id,access_token  or  vehicle_id (with --token)\n"
+        + "  expires_at: ISO 8601 with a timezone, or Unix epoch seconds\n"
+        + f"\nexit status:\n{statuses}"
+    )
+
+
+def _fill(text: str) -> str:
+    return textwrap.fill(text, width=78, break_on_hyphens=False)
+
+
+def _parser(secrets: Sequence[str], *, log_json: bool = False) -> _Parser:
     parser = _Parser(
         prog="smartcar-async",
         description="An async, coalescing Smartcar API client: command-line tools.",
         secrets=secrets,
+        log_json=log_json,
     )
+    parser.add_argument("--version", action="version", version=f"smartcar-async {__version__}")
     commands = parser.add_subparsers(
         dest="command",
         metavar="COMMAND",
@@ -108,16 +177,13 @@ def _parser(secrets: Sequence[str]) -> _Parser:
     poll = commands.add_parser(
         "poll",
         help="poll vehicles for signals, round after round",
-        description=(
+        description=_fill(
             "Read the same signals from many vehicles every --interval seconds. With no "
             "token, poll a simulated fleet on the built-in emulator (with some latency "
             "and a few asleep and failing vehicles) and show what coalescing did."
         ),
-        epilog=(
-            "Results go to stdout as JSON Lines when stdout is not a terminal, or to "
-            "--output. Progress and the summary go to stderr. Exit status: 0 done, "
-            "1 failed, 2 bad arguments, 130 interrupted."
-        ),
+        epilog=_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     source = poll.add_argument_group("vehicles")
     source.add_argument(
@@ -134,7 +200,10 @@ def _parser(secrets: Sequence[str]) -> _Parser:
     source.add_argument(
         "--vehicles-file",
         metavar="FILE",
-        help="lines of 'vehicle_id,token' (or just 'vehicle_id' to use --token); # comments",
+        help=(
+            "a CSV file of vehicles: 'vehicle_id,token' lines, 'vehicle_id' lines (with "
+            "--token), or columns named in a header row (see below)"
+        ),
     )
     source.add_argument(
         "--origin",
@@ -244,10 +313,32 @@ def _parser(secrets: Sequence[str]) -> _Parser:
         help="plain progress lines even on a terminal",
     )
     output.add_argument(
-        "--verbose", "-v", action="store_true", help="log the client's warnings to stderr"
+        "--summary-json",
+        metavar="PATH",
+        help="also write the summary's figures here, as JSON (written at the end of the run)",
+    )
+    output.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        default="text",
+        help=(
+            "stderr as text (default), or as JSON Lines: one object per line with time, "
+            "level, logger, event, message and fields such as vehicle_id and request_id"
+        ),
+    )
+    output.add_argument(
+        "--verbose",
+        "-v",
+        action="count",
+        default=0,
+        help=(
+            "log more of the client: -v retries and token refreshes (warnings, such as "
+            "rate limits, are always shown), -vv every batch and failed request"
+        ),
     )
     # Subparsers are built by argparse itself (as our class, without arguments).
     poll.secrets = parser.secrets
+    poll.log_json = parser.log_json
     poll.set_defaults(handler=_poll_command, command_parser=poll)
     return parser
 
@@ -260,7 +351,8 @@ def _count_only(vehicles: tuple[tuple[str, str], ...]) -> str:
 @attrs.frozen
 class _Config:
     demo: bool
-    vehicles: tuple[tuple[str, str], ...] = attrs.field(repr=_count_only)
+    # Each row carries its access token (the file's, else --token).
+    vehicles: tuple[VehicleRow, ...]
     origin: str | None
     fleet_size: int
     seed: int
@@ -278,18 +370,9 @@ class _Config:
 
 def _config(args: argparse.Namespace, parser: _Parser) -> _Config:
     demo = not (args.token or args.vehicle or args.vehicles_file or args.origin)
-    vehicles: list[tuple[str, str]] = []
+    vehicles: list[VehicleRow] = []
     if not demo:
-        token = args.token or os.environ.get(TOKEN_ENV) or None
-        if args.vehicle and token is None:
-            parser.error(f"--vehicle needs a token: pass --token or set {TOKEN_ENV}")
-        vehicles.extend((vehicle_id, token) for vehicle_id in args.vehicle if token)
-        if args.vehicles_file:
-            vehicles.extend(_read_vehicles_file(args.vehicles_file, token, parser))
-        if not vehicles:
-            parser.error(
-                "give the vehicles to poll: --vehicle ID (with --token) or --vehicles-file"
-            )
+        vehicles = _vehicles(args, parser)
     try:
         reads = check_reads(_names(args.reads) if args.reads is not None else DEMO_READS)
         also_default = DEMO_ALSO if demo else ()
@@ -315,10 +398,19 @@ def _config(args: argparse.Namespace, parser: _Parser) -> _Config:
         parser.error("--timeout must be > 0")
     if args.max_retries is not None and args.max_retries < 0:
         parser.error("--max-retries must be >= 0")
-    if args.origin is not None and not args.origin.startswith(("http://", "https://")):
-        parser.error("--origin must be an http(s) URL, e.g. https://api.smartcar.com")
+    if not demo:
+        try:
+            if args.origin is not None:
+                check_origin("--origin", args.origin)
+            else:
+                api_origin()
+        except ValueError as exc:
+            hint = "" if args.origin is not None else " (from $SMARTCAR_API_ORIGIN)"
+            parser.error(f"{exc}{hint}, e.g. https://api.smartcar.com")
     if demo and args.fleet_size < 1:
         parser.error("--fleet-size must be >= 1")
+    if args.summary_json is not None:
+        _check_writable(args.summary_json, "--summary-json", parser)
     return _Config(
         demo=demo,
         vehicles=tuple(vehicles),
@@ -353,33 +445,61 @@ def _shard(value: str, parser: _Parser) -> tuple[int, int]:
     return shard
 
 
-def _read_vehicles_file(path: str, token: str | None, parser: _Parser) -> list[tuple[str, str]]:
-    try:
-        with open(path, encoding="utf-8") as handle:
-            lines = handle.read().splitlines()
-    except OSError as exc:
-        parser.error(f"cannot read --vehicles-file: {exc.strerror} ({path})")
-    vehicles = []
-    for number, line in enumerate(lines, start=1):
-        text = line.strip()
-        if not text or text.startswith("#"):
-            continue
-        vehicle_id, _, line_token = (part.strip() for part in text.partition(","))
-        # Report the line number only: the line holds a token.
-        if not vehicle_id or "," in line_token:
-            parser.error(f"--vehicles-file line {number}: expected 'vehicle_id,token'")
-        chosen = line_token or token
-        if not chosen:
-            parser.error(f"--vehicles-file line {number}: no token on the line and no --token")
-        vehicles.append((vehicle_id, chosen))
-    return vehicles
+def _vehicles(args: argparse.Namespace, parser: _Parser) -> list[VehicleRow]:
+    """The vehicles of --vehicle and --vehicles-file, each with its access token."""
+    token = args.token or os.environ.get(TOKEN_ENV) or None
+    if args.vehicle and token is None:
+        parser.error(f"--vehicle needs a token: pass --token or set {TOKEN_ENV}")
+    rows: list[VehicleRow] = []
+    given: set[str] = set()
+    for vehicle_id in args.vehicle:
+        problem = vehicle_id_problem(vehicle_id)
+        if problem is not None:
+            parser.error(f"--vehicle: {problem}")
+        if vehicle_id in given:
+            parser.error("--vehicle: the same vehicle id is given twice")
+        given.add(vehicle_id)
+        rows.append(VehicleRow(vehicle_id, access_token=token))
+    if args.vehicles_file:
+        try:
+            listed = read_vehicles_file(args.vehicles_file, default_token=token)
+        except VehiclesFileError as exc:
+            parser.error(f"--vehicles-file {exc}")
+        # From here on, usage errors and logs are scrubbed of the file's tokens too.
+        parser.secrets = (*parser.secrets, *secrets_of(listed))
+        for row in listed:
+            if row.vehicle_id in given:
+                parser.error(
+                    f"--vehicles-file {args.vehicles_file}, line {row.line}: "
+                    "the same vehicle id as a --vehicle"
+                )
+            if row.refresh_token is not None:
+                parser.error(
+                    f"--vehicles-file {args.vehicles_file}, line {row.line}: "
+                    "refresh tokens need --state (not yet supported in this version)"
+                )
+            rows.append(row if row.access_token else attrs.evolve(row, access_token=token))
+    if not rows:
+        parser.error("give the vehicles to poll: --vehicle ID (with --token) or --vehicles-file")
+    return rows
+
+
+def _check_writable(path: str, option: str, parser: _Parser) -> None:
+    """Fail before polling, not after a long run, when a file cannot be written at the end."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path) or not os.path.isdir(folder) or not os.access(folder, os.W_OK):
+        parser.error(f"{option}: cannot write {path}")
 
 
 # -------------------------------------------------------------------- output
 
 
 class _Writer:
-    """Writes results as JSON Lines or CSV; stops quietly when the reader goes away."""
+    """Writes results as JSON Lines or CSV; stops quietly when the reader goes away.
+
+    A write that fails otherwise (a full disk) stops the run too, and is kept
+    in ``failure`` for the run to end with status 1.
+    """
 
     CSV_FIELDS: Final = (
         "vehicle_id",
@@ -404,6 +524,7 @@ class _Writer:
         self.where = where
         self.written = 0
         self.broken = False
+        self.failure: OSError | None = None
         if fmt == "csv":
             self._emit([list(self.CSV_FIELDS)])
 
@@ -415,7 +536,8 @@ class _Writer:
             self._raw(line + "\n")
         else:
             self._emit(_csv_rows(result))
-        self.written += 1
+        if not self.broken:
+            self.written += 1
 
     def _emit(self, rows: list[list[Any]]) -> None:
         if not rows:
@@ -434,12 +556,15 @@ class _Writer:
             stream = self._stream()
             stream.write(text)
             stream.flush()
-        except BrokenPipeError:
+        except OSError as exc:
             self.broken = True
-            # Later flushes (at exit too) must not raise again on the dead pipe.
-            with contextlib.suppress(OSError):
-                devnull = os.open(os.devnull, os.O_WRONLY)
-                os.dup2(devnull, sys.stdout.fileno())
+            if not isinstance(exc, BrokenPipeError):
+                self.failure = exc
+            if self.where == "stdout":
+                # Later flushes (at exit too) must not raise again on the dead stream.
+                with contextlib.suppress(OSError):
+                    devnull = os.open(os.devnull, os.O_WRONLY)
+                    os.dup2(devnull, sys.stdout.fileno())
 
 
 class _LineBuffer:
@@ -536,12 +661,98 @@ def _at_least_one(size: int, fraction: float) -> int:
 
 @attrs.define
 class _Outcome:
-    interrupted: bool = False
+    """What the run measured so far: the summary is built from it however the run ended."""
+
+    #: "SIGINT" or "SIGTERM" once one asked for a clean stop.
+    stopped_by: str | None = None
+    tally: Tally | None = None
+    client: Client | None = None
+    vehicles: int = 0
+    wall_seconds: float = 0.0
+    exit_status: int = 0
+    figures: dict[str, Any] = attrs.Factory(dict)
+
+    @property
+    def stats(self) -> ClientStats:
+        return self.client.stats if self.client is not None else ClientStats()
+
+    def status(self, *, failed: bool = False) -> int:
+        """The exit status: a signal first, then a fatal error, then whether any read succeeded."""
+        if self.stopped_by is not None:
+            return SIGNAL_EXITS[self.stopped_by]
+        if failed or self.tally is None or self.tally.reads_ok == 0:
+            return 1
+        return 0
+
+    def summary(
+        self, cfg: _Config, writer: _Writer | None, *, error: str | None = None
+    ) -> dict[str, Any]:
+        self.exit_status = self.status(failed=error is not None)
+        self.figures = summary_figures(
+            self.tally or Tally(self.vehicles),
+            self.stats,
+            vehicles=self.vehicles,
+            rounds=cfg.rounds,
+            wall_seconds=self.wall_seconds,
+            results_written=None if writer is None else writer.written,
+            stopped_by=self.stopped_by,
+            error=error,
+            exit_status=self.exit_status,
+        )
+        return self.figures
 
 
-async def _run(cfg: _Config, renderer: Renderer, writer: _Writer | None) -> _Outcome:
-    outcome = _Outcome()
+def _stop_on_signals(outcome: _Outcome, scope: anyio.CancelScope) -> Callable[[], None]:
+    """SIGINT and SIGTERM cancel ``scope`` for a clean stop; return the undo.
+
+    The handlers live in the event loop (``loop.add_signal_handler``), and the
+    undo puts back the ones there were before. A second signal does not wait
+    for the clean stop: the previous handlers are put back and it is raised again.
+    """
     loop = asyncio.get_running_loop()
+    installed: dict[int, Any] = {}
+
+    def restore() -> None:
+        for signum, previous in installed.items():
+            loop.remove_signal_handler(signum)
+            if previous is not None:
+                with contextlib.suppress(TypeError, ValueError, OSError):
+                    signal.signal(signum, previous)
+        installed.clear()
+
+    def stop(signum: int) -> None:
+        if outcome.stopped_by is None:
+            outcome.stopped_by = signal.Signals(signum).name
+            scope.cancel()
+        else:
+            restore()
+            signal.raise_signal(signum)
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        previous = signal.getsignal(signum)
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(signum, stop, signum)
+            installed[signum] = previous
+    return restore
+
+
+async def _run(cfg: _Config, renderer: Renderer, writer: _Writer | None, outcome: _Outcome) -> None:
+    # Before anything else, so that a signal while the emulator starts is a clean stop too.
+    scope = anyio.CancelScope()
+    restore_signals = _stop_on_signals(outcome, scope)
+    try:
+        await _poll(cfg, renderer, writer, outcome, scope)
+    finally:
+        restore_signals()
+
+
+async def _poll(
+    cfg: _Config,
+    renderer: Renderer,
+    writer: _Writer | None,
+    outcome: _Outcome,
+    scope: anyio.CancelScope,
+) -> None:
     async with contextlib.AsyncExitStack() as stack:
         origin = cfg.origin
         vehicles = list(cfg.vehicles)
@@ -556,19 +767,20 @@ async def _run(cfg: _Config, renderer: Renderer, writer: _Writer | None) -> _Out
             await stack.enter_async_context(emu)
             origin = emu.url
             # One token per vehicle, as a real fleet has one per owner.
-            vehicles = [(vid, f"demo-token-{n:05d}") for n, vid in enumerate(emu.fleet.ids)]
+            vehicles = [
+                VehicleRow(vid, access_token=f"demo-token-{n:05d}")
+                for n, vid in enumerate(emu.fleet.ids)
+            ]
             label = f"the built-in emulator (seed {cfg.seed})"
             where = f"{label[:-1]}; {described})"
         client_options: dict[str, Any] = {}
         if cfg.max_retries is not None:
             client_options["max_retries"] = cfg.max_retries
         client = await stack.enter_async_context(Client(api_origin=origin, **client_options))
+        outcome.client = client
         if not cfg.demo:
             where = label = client.api_origin
-        handles = [
-            client.vehicle(vid, access_token=token, unit_system=cfg.units)
-            for vid, token in vehicles
-        ]
+        handles = [_handle(client, row, cfg.units) for row in vehicles]
         options: dict[str, Any] = {
             "interval": cfg.interval,
             "jitter": cfg.jitter,
@@ -579,8 +791,8 @@ async def _run(cfg: _Config, renderer: Renderer, writer: _Writer | None) -> _Out
         }
         main_job = FleetPoller(reads=cfg.reads, vehicles=handles, **options)
         second = FleetPoller(reads=cfg.also, vehicles=handles, **options) if cfg.also else None
-        expected = len(main_job)
-        tally = Tally(expected)
+        expected = outcome.vehicles = len(main_job)
+        tally = outcome.tally = Tally(expected)
 
         count = f"{expected:,}"
         if cfg.shard is not None:
@@ -593,100 +805,142 @@ async def _run(cfg: _Config, renderer: Renderer, writer: _Writer | None) -> _Out
         )
         renderer.start(f"Polling {count} vehicles on {where}: {jobs}; {schedule}")
 
-        scope = anyio.CancelScope()
-
-        def interrupt() -> None:
-            outcome.interrupted = True
-            scope.cancel()
-
-        handled = []
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-                loop.add_signal_handler(signum, interrupt)
-                handled.append(signum)
-
         async def drain(job: FleetPoller) -> None:
             async for result in job.results():
                 tally.record(result, main=False)
 
         started = perf_counter()
-        try:
-            with scope:
-                async with (
-                    main_job,
-                    second or contextlib.nullcontext(),
-                    anyio.create_task_group() as tg,
-                ):
-                    if second is not None:
-                        tg.start_soon(drain, second)
-                    async for result in main_job.results():
-                        if writer is not None:
-                            writer.write(result)
-                            if writer.broken:
-                                scope.cancel()
-                        round_ = tally.record(result)
-                        if round_ is not None:
-                            renderer.update(round_, expected, cfg.rounds)
-        finally:
-            for signum in handled:
-                loop.remove_signal_handler(signum)
-        wall = perf_counter() - started
+        with scope:
+            async with (
+                main_job,
+                second or contextlib.nullcontext(),
+                anyio.create_task_group() as tg,
+            ):
+                if second is not None:
+                    tg.start_soon(drain, second)
+                async for result in main_job.results():
+                    if writer is not None:
+                        writer.write(result)
+                        if writer.broken:
+                            scope.cancel()
+                    round_ = tally.record(result)
+                    if round_ is not None:
+                        renderer.update(round_, expected, cfg.rounds)
+        outcome.wall_seconds = perf_counter() - started
 
     if writer is None:
         results = "not written (stdout is a terminal: use --output FILE, or --output -)"
     else:
         results = f"{writer.written:,} as {writer.format_name} to {writer.where}"
-        if writer.broken:
+        if writer.failure is not None:
+            results += f" (then writing failed: {writer.failure.strerror}, which stopped the run)"
+        elif writer.broken:
             results += " (then the reader closed the pipe, which stopped the run)"
+    error = None
+    if writer is not None and writer.failure is not None:
+        error = f"cannot write --output: {writer.failure.strerror} ({writer.where})"
+        logging.getLogger(CLI_LOGGER).error(error, extra={"event": "fatal_error"})
+    figures = outcome.summary(cfg, writer, error=error)
     rows = summary_rows(
         tally,
         client.stats,
         vehicles=f"{count} on {label}",
         jobs=jobs,
         schedule=schedule,
-        wall_seconds=wall,
+        wall_seconds=outcome.wall_seconds,
         results=results,
-        interrupted=outcome.interrupted,
+        stopped_by=outcome.stopped_by,
+        exit_status=outcome.exit_status,
     )
-    renderer.finish("smartcar-async poll: summary", rows, tally.open_rounds)
-    return outcome
+    renderer.finish("smartcar-async poll: summary", rows, tally.open_rounds, figures)
+
+
+def _handle(client: Client, row: VehicleRow, units: str) -> Vehicle:
+    # Rows without an access token were refused (refresh tokens) or given --token's.
+    assert row.access_token is not None
+    return client.vehicle(
+        row.vehicle_id, access_token=row.access_token, unit_system=row.unit_system or units
+    )
 
 
 def _poll_command(args: argparse.Namespace, parser: _Parser) -> int:
     cfg = _config(args, parser)
-    if args.verbose:
-        import logging
-
-        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    else:
-        # The client warns about rate limits through logging; without a handler
-        # Python would print those warnings over the progress display.
-        import logging
-
-        logging.getLogger("smartcar_async").addHandler(logging.NullHandler())
+    # Past this point the parser knows every token: --token, the environment, the file.
+    undo_logging = install_logging(args.log_format, args.verbose, Scrubber(parser.secrets))
     try:
-        writer = _writer(args)
-    except OSError as exc:
-        parser.error(f"cannot write --output: {exc.strerror} ({args.output})")
-    renderer = make_renderer(sys.stderr, plain=args.plain)
+        _warn_expired(cfg.vehicles)
+        try:
+            writer = _writer(args)
+        except OSError as exc:
+            parser.error(f"cannot write --output: {exc.strerror} ({args.output})")
+        return _poll_and_report(cfg, args, writer)
+    finally:
+        undo_logging()
+
+
+def _poll_and_report(cfg: _Config, args: argparse.Namespace, writer: _Writer | None) -> int:
+    renderer = make_renderer(sys.stderr, plain=args.plain, log_json=args.log_format == "json")
+    outcome = _Outcome()
     try:
-        outcome = asyncio.run(_run(cfg, renderer, writer))
+        asyncio.run(_run(cfg, renderer, writer, outcome))
     except KeyboardInterrupt:
-        # Only before our handler is installed (while the emulator starts).
-        return 130
-    except SmartcarError as exc:
+        # Only when no clean stop was possible: a SIGINT before the loop's
+        # handler was installed, or a second one during the clean stop.
+        return SIGNAL_EXITS["SIGINT"]
+    except (SmartcarError, OSError, BaseExceptionGroup) as exc:
+        fatal = _fatal(exc)
+        if fatal is None:
+            raise
         renderer.close()
-        print(f"smartcar-async: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return 1
-    except OSError as exc:
-        renderer.close()
-        print(f"smartcar-async: {exc}", file=sys.stderr)
-        return 1
+        error = f"{type(fatal).__name__}: {fatal}"
+        logging.getLogger(CLI_LOGGER).error(error, extra={"event": "fatal_error"})
+        outcome.summary(cfg, writer, error=error)
     finally:
         renderer.close()
         if writer is not None:
             writer.close()
-    return 130 if outcome.interrupted else 0
+    if args.summary_json is not None:
+        try:
+            _write_json(args.summary_json, outcome.figures)
+        except OSError as exc:
+            logging.getLogger(CLI_LOGGER).error(
+                "cannot write --summary-json: %s (%s)",
+                exc.strerror,
+                args.summary_json,
+                extra={"event": "fatal_error"},
+            )
+            return 1
+    return outcome.exit_status
+
+
+def _fatal(exc: BaseException) -> BaseException | None:
+    """The API or OS error that ended the run (out of task groups too); None for a bug."""
+    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+        exc = exc.exceptions[0]
+    return exc if isinstance(exc, SmartcarError | OSError) else None
+
+
+def _write_json(path: str, data: dict[str, Any]) -> None:
+    """Write whole or not at all: a reader never sees half a summary."""
+    partial = f"{path}.partial"
+    with open(partial, "w", encoding="utf-8") as handle:
+        json.dump(data, handle, indent=2, allow_nan=False)
+        handle.write("\n")
+    os.replace(partial, path)
+
+
+def _warn_expired(rows: Sequence[VehicleRow]) -> None:
+    now = dt.datetime.now(dt.UTC)
+    lines = [row.line for row in rows if row.expires_at is not None and row.expires_at <= now]
+    if lines:
+        shown = ", ".join(map(str, lines[:10])) + (", ..." if len(lines) > 10 else "")
+        logging.getLogger(CLI_LOGGER).warning(
+            "%d access token(s) of the vehicles file expired already (expires_at, line %s): "
+            "their reads will fail with AuthenticationError",
+            len(lines),
+            shown,
+            extra={"event": "tokens_expired", "lines": lines},
+        )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -695,7 +949,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     Added in 0.1.0.
     """
     words = list(sys.argv[1:] if argv is None else argv)
-    parser = _parser(_secrets_in(words))
+    parser = _parser(_secrets_in(words), log_json=_log_json_in(words))
     args = parser.parse_args(words)
     if args.command is None:
         parser.print_help(sys.stderr)

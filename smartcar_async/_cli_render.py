@@ -4,27 +4,59 @@ The tally only counts what the run measured: results as the pollers yield
 them (per-read timings included) and the client's own counters. The rich
 renderer (a progress bar per round, a summary table) is used on a terminal
 when rich is installed; it is imported lazily, and the plain renderer (one
-line per round, then ``name: value`` lines) stands in everywhere else.
+line per round, then ``name: value`` lines) stands in everywhere else. With
+``--log-format json`` the JSON renderer logs the same as events instead.
+
+The summary's figures (:func:`summary_figures`) are also what
+``--summary-json`` writes; :data:`SUMMARY_SCHEMA` numbers their shape.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import math
 import random
 import sys
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import IO, TYPE_CHECKING, Any, Final, Protocol
 
+from ._cli_logs import CLI_LOGGER
 from ._poller import PollResult
+from ._version import __version__
 
 if TYPE_CHECKING:
     from ._observability import ClientStats
 
-__all__ = ["PlainRenderer", "Renderer", "RoundTally", "Tally", "make_renderer", "summary_rows"]
+__all__ = [
+    "EXIT_STATUSES",
+    "SUMMARY_SCHEMA",
+    "JsonRenderer",
+    "PlainRenderer",
+    "Renderer",
+    "RoundTally",
+    "Tally",
+    "make_renderer",
+    "requests_line",
+    "summary_figures",
+    "summary_rows",
+]
 
 Rows = Sequence[tuple[str, str]]
+
+#: The version of the ``--summary-json`` shape: raised only when a key changes
+#: meaning or goes away (new keys may appear without it).
+SUMMARY_SCHEMA: Final = 1
+
+#: Every exit status of ``smartcar-async poll``, and what it means.
+EXIT_STATUSES: Final = {
+    0: "finished, and at least one read succeeded",
+    1: "no read succeeded, or a fatal error",
+    2: "bad arguments or a bad vehicles file (nothing was polled)",
+    130: "stopped by SIGINT (Ctrl-C), after a clean stop",
+    143: "stopped by SIGTERM, after a clean stop",
+}
 
 #: Latency samples kept exactly; past this a uniform sample of this size
 #: stands for them, so a run of any length uses bounded memory.
@@ -96,9 +128,14 @@ class Tally:
         self.rounds_seen = 0
         self._open: dict[int, RoundTally] = {}
         self.other_polls = 0
+        # Reads of both jobs, by outcome.
+        self.reads_ok = 0
+        self.reads_failed = 0
 
     def record(self, result: PollResult, *, main: bool = True) -> RoundTally | None:
         """Count one result; for the main job, return its round's tally."""
+        self.reads_ok += len(result.values)
+        self.reads_failed += len(result.errors)
         for error in result.errors.values():
             self.errors_by_type[type(error).__name__] += 1
         for seconds in result.timings.values():
@@ -153,6 +190,84 @@ def _n(value: int) -> str:
     return f"{value:,}"
 
 
+def summary_figures(
+    tally: Tally,
+    stats: ClientStats,
+    *,
+    vehicles: int,
+    rounds: int | None,
+    wall_seconds: float,
+    results_written: int | None,
+    stopped_by: str | None,
+    error: str | None,
+    exit_status: int,
+) -> dict[str, Any]:
+    """The run's figures as plain JSON data: what ``--summary-json`` writes.
+
+    The shape is documented in the README (fleet polling) and versioned by
+    ``schema``. HTTP requests add up: ``total == batches + single_gets +
+    writes``, and ``retries`` counts requests among them, not extra ones.
+    """
+    samples = tally.latencies
+    return {
+        "schema": SUMMARY_SCHEMA,
+        "version": __version__,
+        "exit_status": exit_status,
+        "stopped_by": stopped_by,
+        "error": error,
+        "elapsed_seconds": round(wall_seconds, 3),
+        "vehicles": vehicles,
+        "rounds": {
+            "planned": rounds,
+            "completed": tally.rounds_completed,
+            "started": tally.rounds_seen,
+        },
+        "polls": {
+            "total": tally.polls,
+            "ok": tally.ok,
+            "error": tally.errored,
+            "skipped": sum(tally.skipped.values()),
+            "skipped_by_reason": dict(sorted(tally.skipped.items())),
+            "second_job": tally.other_polls,
+        },
+        "reads": {
+            "logical": stats.logical_reads,
+            "ok": tally.reads_ok,
+            "failed": tally.reads_failed,
+            "deduplicated": stats.dedupe_hits,
+            "failed_by_type": dict(tally.errors_by_type.most_common()),
+        },
+        "http_requests": {
+            "total": stats.http_requests,
+            "batches": stats.batches,
+            "single_gets": stats.single_gets,
+            "writes": stats.writes,
+            "retries": stats.retries,
+            "failed": stats.failed_requests,
+            "sub_requests": stats.sub_requests,
+        },
+        "rate_limited": stats.rate_limited,
+        "read_latency_seconds": {f"p{p}": _rounded(samples.percentile(p)) for p in (50, 95, 99)},
+        "results_written": results_written,
+    }
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 6)
+
+
+def requests_line(stats: ClientStats) -> str:
+    """``N = batches + single GETs (+ writes); of which R retries``: the parts add up."""
+    parts = [
+        _plural(stats.batches, "batch", "batches"),
+        _plural(stats.single_gets, "single GET", "single GETs"),
+    ]
+    if stats.writes:
+        parts.append(_plural(stats.writes, "write", "writes"))
+    line = f"{_n(stats.http_requests)} = " + " + ".join(parts)
+    return line + f"; of which {_plural(stats.retries, 'retry', 'retries')}"
+
+
 def summary_rows(
     tally: Tally,
     stats: ClientStats,
@@ -162,7 +277,8 @@ def summary_rows(
     schedule: str,
     wall_seconds: float,
     results: str,
-    interrupted: bool,
+    stopped_by: str | None,
+    exit_status: int,
 ) -> list[tuple[str, str]]:
     """The summary, as (name, value) rows; both renderers show exactly these."""
     skipped = sum(tally.skipped.values())
@@ -180,29 +296,27 @@ def summary_rows(
         f"p50 {_ms(samples.percentile(50))} · p95 {_ms(samples.percentile(95))}"
         f" · p99 {_ms(samples.percentile(99))} ({_n(samples.count)} reads)"
     )
-    requests = (
-        f"{_n(stats.http_requests)} ({_plural(stats.batches, 'batch', 'batches')}, "
-        f"{_plural(stats.single_gets, 'single GET', 'single GETs')}, "
-        f"{_plural(stats.retries, 'retry', 'retries')})"
-    )
     rounds = f"{tally.rounds_completed} complete"
-    if interrupted:
-        rounds += f" (interrupted in round {tally.rounds_seen})"
+    if stopped_by is not None:
+        rounds += f" (interrupted by {stopped_by} in round {tally.rounds_seen})"
+    outcomes = f"{_n(tally.reads_ok)} ok, {_n(tally.reads_failed)} failed"
     return [
         ("Vehicles", vehicles),
         ("Reads", jobs),
         ("Schedule", schedule),
         ("Rounds", rounds),
         ("Polls (vehicle-rounds)", polls),
-        ("Logical reads", _n(stats.logical_reads)),
-        ("HTTP requests sent", requests),
+        ("Logical reads", f"{_n(stats.logical_reads)} ({outcomes})"),
+        ("HTTP requests sent", requests_line(stats)),
         ("Sub-requests (in batches)", _n(stats.sub_requests)),
         ("Dedupe hits", _n(stats.dedupe_hits)),
         ("Coalescing ratio", f"{stats.coalescing_ratio:.2f} reads per read request"),
+        ("Rate limited (429)", _n(stats.rate_limited)),
         ("Errors by type", errors or "none"),
         ("Read latency", latency),
         ("Wall time", f"{wall_seconds:.1f} s"),
         ("Results", results),
+        ("Exit status", f"{exit_status} ({EXIT_STATUSES.get(exit_status, 'unknown')})"),
     ]
 
 
@@ -221,7 +335,13 @@ class Renderer(Protocol):
 
     def update(self, round_: RoundTally, expected: int, rounds: int | None) -> None: ...
 
-    def finish(self, title: str, rows: Rows, open_rounds: Sequence[RoundTally]) -> None: ...
+    def finish(
+        self,
+        title: str,
+        rows: Rows,
+        open_rounds: Sequence[RoundTally],
+        figures: Mapping[str, Any],
+    ) -> None: ...
 
     def close(self) -> None:
         """Give the terminal back; idempotent, and safe after a failure."""
@@ -247,7 +367,13 @@ class PlainRenderer:
         if round_.done >= expected:
             self._print(round_line(round_, expected, rounds))
 
-    def finish(self, title: str, rows: Rows, open_rounds: Sequence[RoundTally]) -> None:
+    def finish(
+        self,
+        title: str,
+        rows: Rows,
+        open_rounds: Sequence[RoundTally],
+        figures: Mapping[str, Any],
+    ) -> None:
         for round_ in open_rounds:
             self._print(round_line(round_, self._expected, self._rounds) + " (unfinished)")
         self._print(title)
@@ -303,7 +429,13 @@ class RichRenderer:
             # Finished rounds stay on screen but leave the bookkeeping.
             del self._tasks[round_.number]
 
-    def finish(self, title: str, rows: Rows, open_rounds: Sequence[RoundTally]) -> None:
+    def finish(
+        self,
+        title: str,
+        rows: Rows,
+        open_rounds: Sequence[RoundTally],
+        figures: Mapping[str, Any],
+    ) -> None:
         from rich.table import Table
 
         self._progress.stop()
@@ -318,8 +450,58 @@ class RichRenderer:
         self._progress.stop()
 
 
-def make_renderer(stream: IO[str], *, plain: bool) -> Renderer:
-    """Rich on a terminal when rich is installed (the ``demo`` extra), else plain lines."""
+class JsonRenderer:
+    """Progress and the summary as log events (``--log-format json``): one JSON object a line."""
+
+    def __init__(self) -> None:
+        self._log = logging.getLogger(CLI_LOGGER)
+        self._expected = 0
+
+    def start(self, header: str) -> None:
+        self._log.info(header, extra={"event": "poll_started"})
+
+    def update(self, round_: RoundTally, expected: int, rounds: int | None) -> None:
+        self._expected = expected
+        if round_.done >= expected:
+            self._round("round_finished", round_, expected, rounds)
+
+    def _round(self, event: str, round_: RoundTally, expected: int, rounds: int | None) -> None:
+        self._log.info(
+            round_line(round_, expected, rounds),
+            extra={
+                "event": event,
+                "round": round_.number,
+                "vehicles": expected,
+                "done": round_.done,
+                "ok": round_.ok,
+                "errored": round_.errored,
+                "skipped": round_.skipped,
+                "seconds": round(round_.seconds, 3),
+            },
+        )
+
+    def finish(
+        self,
+        title: str,
+        rows: Rows,
+        open_rounds: Sequence[RoundTally],
+        figures: Mapping[str, Any],
+    ) -> None:
+        for round_ in open_rounds:
+            self._round("round_unfinished", round_, self._expected, None)
+        self._log.info(title, extra={"event": "summary", "summary": dict(figures)})
+
+    def close(self) -> None:
+        pass
+
+
+def make_renderer(stream: IO[str], *, plain: bool, log_json: bool = False) -> Renderer:
+    """Rich on a terminal when rich is installed (the ``demo`` extra), else plain lines.
+
+    With ``log_json``, JSON log events whatever the stream.
+    """
+    if log_json:
+        return JsonRenderer()
     if not plain and stream.isatty():
         try:
             from rich.console import Console

@@ -16,7 +16,7 @@ from collections.abc import (
     Sequence,
 )
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, Self, TypeVar
 from urllib.parse import quote
 
 import aiohttp
@@ -43,6 +43,7 @@ from ._observability import (
     Hooks,
     ResponseHook,
     ResponseReceived,
+    log_fields,
     logger,
 )
 from ._options import (
@@ -399,6 +400,7 @@ class Client:
         json_body: Any = None,
         unit_system: str | None,
         retry: bool,
+        kind: Literal["batch", "get", "write"],
         cost: int = 1,
         auth: object = None,
         spent: int = 0,
@@ -407,6 +409,7 @@ class Client:
 
         ``retry`` is False for writes: they are never sent twice, except after
         a 401 that a token source could cure (the API refused them unread).
+        ``kind`` is what each request sent is counted as.
         """
         options: CallOptions = key.options
         vehicle_id = key.vehicle_id
@@ -420,6 +423,7 @@ class Client:
         stale: tuple[str, ...] = ()
         if auth is not None and isinstance(key.auth, str):
             stale = (key.auth,)
+        counted = 0  # the last attempt counted as a retry
         while True:
             if self._state is _State.CLOSED:
                 raise ClientClosedError("The client was closed before this request was sent")
@@ -436,6 +440,20 @@ class Client:
                 token, fresh = fresh, None
             else:
                 token = await _fetch_token(_source(source).token())
+            # Counted as sent, so that requests add up: http_requests ==
+            # batches + single_gets + writes, and retries are some of them.
+            if attempt > counted:
+                # A repeat after a failed request, or a flight carrying reads
+                # re-queued after failed batch items; not the resend after a refresh.
+                counted = attempt
+                self._counters.retries += 1
+            if kind == "batch":
+                self._counters.batches += 1
+                self._counters.sub_requests += cost
+            elif kind == "get":
+                self._counters.single_gets += 1
+            else:
+                self._counters.writes += 1
             try:
                 return await self._send_once(
                     method,
@@ -464,16 +482,14 @@ class Client:
                 ):
                     raise
                 attempt += 1
-                self._counters.retries += 1
                 self._hooks.retry_scheduled(vehicle_id, path, attempt, exc, wait)
             except SmartcarError as exc:
                 if not retry or attempt >= options.max_retries or not is_transient(exc):
                     raise
                 attempt += 1
-                self._counters.retries += 1
                 delay = self._retry.backoff(attempt)
                 self._hooks.retry_scheduled(vehicle_id, path, attempt, exc, delay)
-                logger.debug(
+                logger.info(
                     "%s %s for vehicle %s failed (%s); retry %d in %.2fs",
                     method,
                     path,
@@ -481,6 +497,9 @@ class Client:
                     type(exc).__name__,
                     attempt,
                     delay,
+                    extra=log_fields(
+                        "retry", vehicle_id, exc, attempt=attempt, delay=round(delay, 3)
+                    ),
                 )
                 async with self._pause():
                     await anyio.sleep(delay)
@@ -510,6 +529,7 @@ class Client:
             exc.code,
             "application-wide" if exc.code == "SMARTCAR_API" else f"vehicle {vehicle_id}",
             wait,
+            extra=log_fields("rate_limited", vehicle_id, exc, wait=round(wait, 3)),
         )
         return wait
 
@@ -535,7 +555,6 @@ class Client:
         """The coalescer's executor: a plain GET for one path, a batch POST for more."""
         params = {"flags": key.flags} if key.flags else None
         if len(paths) == 1:
-            self._counters.single_gets += 1
             resp = await self._send(
                 "GET",
                 key,
@@ -543,13 +562,12 @@ class Client:
                 params=params,
                 unit_system=key.unit_system,
                 retry=True,
+                kind="get",
                 spent=spent,
             )
             return Answer(
                 {paths[0]: RawItem(resp.status, resp.body, resp.headers)}, resp.request_id
             )
-        self._counters.batches += 1
-        self._counters.sub_requests += len(paths)
         logger.debug("batch for vehicle %s: %s", key.vehicle_id, ", ".join(paths))
         resp = await self._send(
             "POST",
@@ -559,6 +577,7 @@ class Client:
             json_body=batch_bytes(paths),
             unit_system=key.unit_system,
             retry=True,
+            kind="batch",
             cost=len(paths),
             spent=spent,
         )
@@ -595,11 +614,8 @@ class Client:
     ) -> T:
         """A request that bypasses the coalescer (writes, paged or filtered reads), as ``model``."""
         self._check_usable()
-        if write:
-            self._counters.writes += 1
-        else:
+        if not write:
             self._counters.logical_reads += 1
-            self._counters.single_gets += 1
         error = self._gates.fail_fast_error(key.vehicle_id, self._retry.max_retry_after)
         if error is not None:
             raise error
@@ -618,6 +634,7 @@ class Client:
                     json_body=json_body,
                     unit_system=unit_system,
                     retry=not write,
+                    kind="write" if write else "get",
                     auth=auth,
                 )
         finally:

@@ -51,7 +51,7 @@ from ._exceptions import (
 )
 from ._gates import Gates
 from ._models import Meta
-from ._observability import BatchFlushed, Counters, Hooks
+from ._observability import BatchFlushed, Counters, Hooks, log_fields
 from ._options import DEFAULT_OPTIONS, CallOptions
 from ._retry import RetryConfig, is_transient
 
@@ -504,9 +504,30 @@ class Coalescer:
             return False
         if not isinstance(error, RateLimitError):
             self._gates.hold(vehicle_id, wait)
-        self._counters.retries += 1
+        # Not counted as a retry here: the request that carries it again is.
         slot.attempts += 1
         self._hooks.retry_scheduled(vehicle_id, slot.path, slot.attempts, error, wait, item=True)
+        if isinstance(error, RateLimitError):
+            logger.warning(
+                "rate limited (%s) %s, batch item %s: waiting %.1fs",
+                error.code,
+                "application-wide" if error.code == "SMARTCAR_API" else f"vehicle {vehicle_id}",
+                slot.path,
+                wait,
+                extra=log_fields("rate_limited", vehicle_id, error, wait=round(wait, 3)),
+            )
+        else:
+            logger.info(
+                "batch item %s for vehicle %s failed (%s); retry %d in %.2fs",
+                slot.path,
+                vehicle_id,
+                type(error).__name__,
+                slot.attempts,
+                wait,
+                extra=log_fields(
+                    "retry", vehicle_id, error, attempt=slot.attempts, delay=round(wait, 3)
+                ),
+            )
         slot.flight = None
         waiting = queue.pending.get(slot.path)
         if waiting is None:

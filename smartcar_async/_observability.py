@@ -19,9 +19,12 @@ from __future__ import annotations
 import inspect
 import logging
 from collections.abc import Callable, Sequence
-from typing import Any, Final, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Final, Literal, Protocol
 
 import attrs
+
+if TYPE_CHECKING:
+    from ._exceptions import SmartcarError
 
 __all__ = [
     "BatchFlushed",
@@ -181,13 +184,17 @@ class ClientStats:
     """A snapshot of a client's counters since it was created.
 
     ``logical_reads`` are read calls made by users; ``http_requests`` the
-    requests that went over the wire (reads and writes); ``sub_requests`` the
-    paths sent inside batches; ``dedupe_hits`` the reads that joined another
+    requests that went over the wire, each attempt counted, and split by kind:
+    ``batches`` (``POST /batch``), ``single_gets`` and ``writes``, so that
+    ``http_requests == batches + single_gets + writes``. ``retries`` are the
+    requests among them that the retry policy sent again: a request repeated
+    after it failed, or one carrying reads re-queued after their batch items
+    failed (so ``retries <= http_requests``). ``sub_requests`` are the paths
+    sent inside batches; ``dedupe_hits`` the reads that joined another
     caller's pending or in-flight path instead of adding their own;
     ``errors`` the paths that failed (each shared path counted once);
     ``failed_requests`` the HTTP exchanges that ended in an error;
-    ``retries`` the attempts repeated by the retry policy; ``rate_limited``
-    the 429s received (whole requests and batch items).
+    ``rate_limited`` the 429s received (whole requests and batch items).
     """
 
     logical_reads: int = 0
@@ -247,6 +254,18 @@ class Counters:
 
 
 _HOOK_KINDS: Final = ("on_batch", "on_response", "on_retry", "on_rate_limit", "on_item_error")
+
+
+def log_fields(event: str, vehicle_id: str, error: SmartcarError, **more: Any) -> dict[str, Any]:
+    """The ``extra`` of a log record about a request: for structured log handlers."""
+    return {
+        "event": event,
+        "vehicle_id": vehicle_id,
+        "error": type(error).__name__,
+        "code": error.code,
+        "request_id": error.request_id,
+        **more,
+    }
 
 
 class Hooks:

@@ -142,7 +142,7 @@ def test_ctrl_c_stops_cleanly_with_the_summary() -> None:
             process.kill()
             process.wait()
     assert process.returncode == 130
-    assert "interrupted in round" in err
+    assert "interrupted by SIGINT in round" in err
     assert "Dedupe hits:" in err
     assert "Traceback" not in err
     lines = json_lines(out)  # every line whole: nothing cut off mid-write
