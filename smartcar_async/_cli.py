@@ -343,8 +343,8 @@ def _parser(secrets: Sequence[str], *, log_json: bool = False) -> _Parser:
     return parser
 
 
-def _count_only(vehicles: tuple[tuple[str, str], ...]) -> str:
-    # Each pair holds a token: a repr shows how many there are, nothing more.
+def _count_only(vehicles: tuple[VehicleRow, ...]) -> str:
+    # Each row holds tokens: a repr shows how many there are, nothing more.
     return f"<{len(vehicles)} vehicles>"
 
 
@@ -352,7 +352,7 @@ def _count_only(vehicles: tuple[tuple[str, str], ...]) -> str:
 class _Config:
     demo: bool
     # Each row carries its access token (the file's, else --token).
-    vehicles: tuple[VehicleRow, ...]
+    vehicles: tuple[VehicleRow, ...] = attrs.field(repr=_count_only)
     origin: str | None
     fleet_size: int
     seed: int

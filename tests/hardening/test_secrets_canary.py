@@ -634,10 +634,11 @@ def test_reprs_hold_no_secret() -> None:
     auth = AuthClient(CLIENT_ID, CLIENT_SECRET)
     access = _access(ACCESS, REFRESH)
     from smartcar_async._cli import _Config
+    from smartcar_async._vehicles_file import VehicleRow
 
     config = _Config(
         demo=False,
-        vehicles=(("v1", ACCESS),),
+        vehicles=(VehicleRow("v1", access_token=ACCESS, refresh_token=REFRESH),),
         origin=None,
         fleet_size=1,
         seed=0,
