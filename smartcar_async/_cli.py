@@ -50,6 +50,7 @@ from ._exceptions import SmartcarError
 from ._observability import ClientStats
 from ._origins import api_origin, check_origin
 from ._poller import READ_NAMES, FleetPoller, PollResult, check_reads
+from ._validate import check_bound
 from ._vehicle import Vehicle
 from ._vehicles_file import (
     VehicleRow,
@@ -387,15 +388,17 @@ def _config(args: argparse.Namespace, parser: _Parser) -> _Config:
     interval = (
         args.interval if args.interval is not None else (DEMO_INTERVAL if demo else API_INTERVAL)
     )
-    if not interval > 0:
-        parser.error("--interval must be > 0")
+    try:
+        # The library's own rule for bounds: finite and > 0.
+        check_bound("--interval", interval, optional=False)
+        check_bound("--timeout", args.timeout)
+    except ValueError as exc:
+        parser.error(str(exc))
     jitter = args.jitter if args.jitter is not None else (0.1 if rounds != 1 else 0.0)
     if not 0 <= jitter <= 1:
         parser.error("--jitter must be within 0..1")
     if args.concurrency < 1:
         parser.error("--concurrency must be >= 1")
-    if args.timeout is not None and not args.timeout > 0:
-        parser.error("--timeout must be > 0")
     if args.max_retries is not None and args.max_retries < 0:
         parser.error("--max-retries must be >= 0")
     if not demo:

@@ -18,6 +18,7 @@ __all__ = [
     "check_method",
     "check_request_path",
     "check_segment",
+    "check_text",
     "check_token",
     "check_unit_system",
     "check_vehicle_id",
@@ -58,9 +59,22 @@ def check_token(token: object, name: str = "access_token") -> str:
         raise TypeError(f"{name} must be a str, got {type(token).__name__}")
     if not token.strip():
         raise ValueError(f"{name} must not be empty")
-    if any(ch in token for ch in "\r\n"):
-        raise ValueError(f"{name} must not contain line breaks")
+    # It goes into a header: a line break would split it, and aiohttp refuses
+    # other control characters with a bare ValueError mid-request.
+    if not token.isprintable():
+        raise ValueError(f"{name} must not contain line breaks or control characters")
     return token
+
+
+def check_text(value: object, name: str) -> str:
+    """A non-empty line of text used as data, not sent as it is (an HMAC key, say)."""
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a str, got {type(value).__name__}")
+    if not value.strip():
+        raise ValueError(f"{name} must not be empty")
+    if "\r" in value or "\n" in value:
+        raise ValueError(f"{name} must not contain line breaks")
+    return value
 
 
 def check_bound(name: str, value: object, *, optional: bool = True) -> float | None:
@@ -110,7 +124,10 @@ def format_flags(flags: Mapping[str, str | bool | int | float] | None) -> str | 
 def _number(name: str, value: object) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise TypeError(f"{name} must be a number, got {type(value).__name__}")
-    number = float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # an int past a float's range
+        raise ValueError(f"{name} must be finite, got an int too large for a float") from None
     if not math.isfinite(number):
         raise ValueError(f"{name} must be finite, got {value!r}")
     return number

@@ -20,7 +20,7 @@ from typing import Any, Final
 from ._converter import structure
 from ._exceptions import InvalidResponseError
 from ._models_account import WebhookPayload
-from ._validate import check_token
+from ._validate import check_text
 
 __all__ = [
     "SIGNATURE_HEADER",
@@ -54,7 +54,7 @@ def hash_challenge(amt: str, challenge: str | bytes) -> str:
 
 
 def _hmac_hex(amt: str, message: bytes) -> str:
-    key = check_token(amt, "amt").encode("utf-8")
+    key = check_text(amt, "amt").encode("utf-8")
     return hmac.new(key, message, hashlib.sha256).hexdigest()
 
 

@@ -35,6 +35,9 @@ INF = float("inf")
         ({"access_token": None}, TypeError),
         ({"access_token": b"bytes"}, TypeError),
         ({"access_token": "tok\r\nX-Evil: 1"}, ValueError),
+        ({"access_token": "tok\x00en"}, ValueError),
+        ({"access_token": "tok\ten"}, ValueError),
+        ({"access_token": "tok\x7fen"}, ValueError),
         ({"unit_system": "si"}, ValueError),
         ({"unit_system": "METRIC"}, ValueError),
         ({"unit_system": None}, ValueError),
@@ -107,6 +110,9 @@ BAD_CALLS: list[tuple[str, Call, type[Exception]]] = [
     ("webhook-empty", lambda c: c.unsubscribe("amt", ""), ValueError),
     ("amt-empty", lambda c: c.unsubscribe("", "hook"), ValueError),
     ("amt-newline", lambda c: c.unsubscribe("a\nb", "hook"), ValueError),
+    ("amt-nul", lambda c: c.unsubscribe("amt-\x00-token", "hook"), ValueError),
+    ("limit-huge-int", lambda c: c.set_charge_limit(10**400), ValueError),
+    ("destination-huge-int", lambda c: c.send_destination(10**400, 0.0), ValueError),
 ]
 
 
