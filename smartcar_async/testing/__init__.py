@@ -18,6 +18,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from ._auth import TokenPair
     from ._emulator import Emulator
     from ._faults import Faults
     from ._fleet import Fleet, SimulatedVehicle
@@ -32,6 +33,7 @@ __all__ = [
     "RateLimits",
     "RecordedRequest",
     "SimulatedVehicle",
+    "TokenPair",
     "WebhookDelivery",
 ]
 
@@ -44,6 +46,7 @@ _HOMES = {
     "RateLimits": "._ratelimit",
     "RecordedRequest": "._recording",
     "SimulatedVehicle": "._fleet",
+    "TokenPair": "._auth",
     "WebhookDelivery": "._webhooks",
 }
 

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import math
 import secrets
 import threading
 import uuid
 from collections.abc import Iterable
+from datetime import UTC, datetime
 
 import attrs
 
@@ -69,6 +71,38 @@ class Grant:
 
     def scope_list(self) -> list[str]:
         return sorted(self.scopes) if self.scopes is not None else list(ALL_SCOPES)
+
+
+def _hidden(value: object) -> str:
+    # A token pair printed in a test log must not hand out working credentials.
+    return "'<redacted>'" if value else repr(value)
+
+
+@attrs.frozen
+class TokenPair:
+    """A connected user's tokens, as `Emulator.issue_tokens` mints them.
+
+    ``expires_at`` is when the access token stops working, as an aware UTC
+    datetime on the emulator's clock; ``expires_in`` is its lifetime in seconds.
+    The repr hides both tokens.
+    """
+
+    access_token: str = attrs.field(repr=_hidden)
+    refresh_token: str = attrs.field(repr=_hidden)
+    expires_at: datetime
+    expires_in: float
+
+
+def check_token_ttl(value: object) -> int | None:
+    """``token_ttl`` as given, if it is None or whole seconds >= 1."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        # The token endpoint's expires_in is an integer, as Smartcar's is.
+        raise TypeError(f"token_ttl must be whole seconds (an int) or None, not {value!r}")
+    if value < 1:
+        raise ValueError(f"token_ttl must be at least 1 second, not {value!r}")
+    return value
 
 
 @attrs.frozen
@@ -148,10 +182,19 @@ def _frozen(values: Iterable[str] | None) -> frozenset[str] | None:
 class Credentials:
     """Token, client and code registry. Safe to call from a test thread while serving."""
 
-    def __init__(self, clock: Clock, *, accept_any_token: bool, refresh_grace: float) -> None:
+    def __init__(
+        self,
+        clock: Clock,
+        *,
+        accept_any_token: bool,
+        refresh_grace: float,
+        token_ttl: int | None = None,
+    ) -> None:
         self._clock = clock
         self.accept_any_token = accept_any_token
         self.refresh_grace = refresh_grace
+        # Set: issued access tokens live this long and a refresh token works once.
+        self.token_ttl = check_token_ttl(token_ttl)
         self.management_token: str | None = None
         self._tokens: dict[str, Grant] = {}
         self._clients: dict[str, _Client] = {}
@@ -300,7 +343,11 @@ class Credentials:
             raise invalid
         if entry.client_id is not None and entry.client_id != client_id:
             raise invalid
-        if entry.used_at is None:
+        if self.token_ttl is not None:
+            # Stricter than Smartcar on purpose: with no grace window, a client that
+            # spends one refresh token twice fails at once instead of by luck.
+            del self._refresh[token]
+        elif entry.used_at is None:
             entry.used_at = now
         elif now - entry.used_at > self.refresh_grace:
             # Past the grace window the token is dead for good; forget it.
@@ -308,26 +355,61 @@ class Credentials:
             raise invalid
         return self._issue_pair(entry.scopes, entry.vehicle_ids, entry.user_id, client_id)
 
+    def issue_tokens(
+        self,
+        scopes: Iterable[str] | None,
+        vehicle_ids: Iterable[str] | None,
+        *,
+        user_id: str | None,
+        client_id: str | None,
+        expires_in: float | None,
+    ) -> TokenPair:
+        """A token pair as a code exchange would give, without the HTTP round trip."""
+        if expires_in is not None and not (
+            isinstance(expires_in, int | float)
+            and not isinstance(expires_in, bool)
+            and math.isfinite(expires_in)
+            and expires_in > 0
+        ):
+            raise ValueError(f"expires_in must be a positive number of seconds, not {expires_in!r}")
+        lifetime = expires_in if expires_in is not None else self._lifetime()
+        # Read before issuing: expires_at errs early, never late.
+        issued_at = self._clock.wall()
+        with self._lock:
+            body = self._issue_pair(
+                _frozen(scopes), _frozen(vehicle_ids), user_id, client_id, lifetime
+            )
+        return TokenPair(
+            access_token=str(body["access_token"]),
+            refresh_token=str(body["refresh_token"]),
+            expires_at=datetime.fromtimestamp(issued_at + lifetime, UTC),
+            expires_in=lifetime,
+        )
+
+    def _lifetime(self) -> int:
+        return self.token_ttl if self.token_ttl is not None else ACCESS_TOKEN_LIFETIME
+
     def _issue_pair(
         self,
         scopes: frozenset[str] | None,
         vehicle_ids: frozenset[str] | None,
         user_id: str | None,
         client_id: str | None,
+        expires_in: float | None = None,
     ) -> dict[str, object]:
         now = self._clock.now()
         self._prune(now)
+        lifetime = expires_in if expires_in is not None else self._lifetime()
         access, refresh = str(uuid.uuid4()), str(uuid.uuid4())
-        self._tokens[access] = Grant(
-            access, scopes, vehicle_ids, user_id, now + ACCESS_TOKEN_LIFETIME
-        )
+        # Kept after expiry (see _prune), so accept_any_token cannot revive it.
+        self._tokens[access] = Grant(access, scopes, vehicle_ids, user_id, now + lifetime)
         self._refresh[refresh] = _Refresh(
             scopes, vehicle_ids, user_id, client_id, now + REFRESH_TOKEN_LIFETIME
         )
         return {
             "access_token": access,
             "token_type": "Bearer",
-            "expires_in": ACCESS_TOKEN_LIFETIME,
+            "expires_in": lifetime,
             "refresh_token": refresh,
         }
 

@@ -14,7 +14,7 @@ from typing import Any, Literal
 from aiohttp import web
 
 from . import _webhooks, _webhooks_v4
-from ._auth import Credentials
+from ._auth import Credentials, TokenPair
 from ._clock import Clock, iso
 from ._errors import ApiError, status_for
 from ._faults import FaultEngine, FaultKind, Faults, Injection, normalize_path
@@ -29,6 +29,12 @@ _SHUTDOWN_TIMEOUT = 30.0
 
 Latency = float | tuple[float, float]
 WebhookVersion = Literal["2.0", "4.0"]
+
+
+def _id_list(vehicle_ids: Iterable[str]) -> list[str]:
+    if isinstance(vehicle_ids, str):
+        raise TypeError("pass a list of vehicle ids, not a single string")
+    return list(vehicle_ids)
 
 
 def _check_version(version: str) -> None:
@@ -66,6 +72,14 @@ class Emulator:
     registered or issued tokens; ``refresh_token_grace`` is how long a used
     refresh token keeps working; ``management_token`` is the Application
     Management Token to require (None accepts any).
+
+    ``token_ttl`` (whole seconds, None for Smartcar's 2 hours) is the life of
+    every access token the OAuth token endpoint issues (its ``expires_in``);
+    after it, the token gets 401 AUTHENTICATION, also with
+    ``accept_any_token``. In that mode a refresh token works exactly once, with
+    no grace window (stricter than Smartcar, so a double spend shows), and
+    ``refresh_token_grace`` is ignored. `issue_tokens` mints a connected
+    user's pair without the OAuth round trip.
     """
 
     def __init__(
@@ -82,10 +96,14 @@ class Emulator:
         accept_any_token: bool = True,
         refresh_token_grace: float = 60.0,
         management_token: str | None = None,
+        token_ttl: int | None = None,
     ) -> None:
         clock = Clock()
         credentials = Credentials(
-            clock, accept_any_token=accept_any_token, refresh_grace=refresh_token_grace
+            clock,
+            accept_any_token=accept_any_token,
+            refresh_grace=refresh_token_grace,
+            token_ttl=token_ttl,
         )
         credentials.management_token = management_token
         self._state = State(
@@ -389,6 +407,39 @@ class Emulator:
         return self._state.credentials.issue_code(
             scopes, vehicle_ids, user_id=user_id, client_id=client_id, redirect_uri=redirect_uri
         )
+
+    def issue_tokens(
+        self,
+        vehicle_ids: Iterable[str] | None = None,
+        *,
+        scopes: Iterable[str] | None = None,
+        user_id: str | None = None,
+        client_id: str | None = None,
+        expires_in: float | None = None,
+    ) -> TokenPair:
+        """A connected user's access and refresh tokens for ``vehicle_ids`` (None: all).
+
+        The same grant an `issue_code` exchange would give, without the round
+        trip: the access token lives ``expires_in`` seconds (default:
+        ``token_ttl``, else 2 hours) and the refresh token works at ``POST
+        {url}/oauth/token`` with any client credentials the emulator accepts
+        (only ``client_id``'s, if given). ``scopes`` None means all of them.
+        Unknown vehicle ids are refused with ``ValueError``.
+        """
+        wanted = None if vehicle_ids is None else _id_list(vehicle_ids)
+        if wanted is not None:
+            known = set(self._state.fleet.ids)
+            unknown = [vid for vid in wanted if vid not in known]
+            if unknown:
+                raise ValueError(f"not vehicles of this fleet: {', '.join(unknown)}")
+        return self._state.credentials.issue_tokens(
+            scopes, wanted, user_id=user_id, client_id=client_id, expires_in=expires_in
+        )
+
+    @property
+    def token_ttl(self) -> int | None:
+        """Seconds issued access tokens live (None: Smartcar's 2 hours); see the class docs."""
+        return self._state.credentials.token_ttl
 
     @property
     def management_token(self) -> str | None:
