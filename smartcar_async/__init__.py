@@ -133,6 +133,7 @@ from ._models_makes import (
     TeslaWheel,
     Thermometer,
 )
+from ._names import ReadName, UnitSystem
 from ._observability import (
     BatchFlushed,
     BatchHook,
@@ -259,6 +260,7 @@ __all__ = [
     "PollResult",
     "RateLimitError",
     "RateLimited",
+    "ReadName",
     "RefreshingTokenSource",
     "RequestBudget",
     "Resolution",
@@ -293,6 +295,7 @@ __all__ = [
     "TirePressure",
     "TokenSource",
     "TransportError",
+    "UnitSystem",
     "UpstreamError",
     "User",
     "ValidationError",

@@ -66,11 +66,16 @@ def parse_batch_envelope(body: Any, request_id: str | None) -> Answer:
     return Answer(items, request_id)
 
 
-class BatchResponse(Mapping[str, Any]):
-    """The result of an explicit :meth:`Vehicle.batch`: one entry per requested path.
+class BatchResponse:
+    """The result of an explicit :meth:`Vehicle.batch`: one outcome per requested path.
 
-    ``response["/odometer"]`` returns that path's model or raises its error;
-    ``response.errors`` lists the failed paths without raising. Paths are
+    ``response["/odometer"]`` returns that path's model or raises its error, as
+    the official SDK's batch result does. That is why this is not a
+    ``Mapping``: a mapping's ``get``, ``values`` and ``items`` never raise.
+    Without raising, ``response.outcomes`` maps every path to its model or its
+    :class:`SmartcarError`, ``response.models`` the paths that succeeded and
+    ``response.errors`` those that failed. ``path in response``, ``len`` and
+    iteration (over the paths, in request order) work as on a dict. Paths are
     normalised (leading slash), so ``"odometer"`` and ``"/odometer"`` are the same.
 
     Added in 0.1.0.
@@ -82,16 +87,30 @@ class BatchResponse(Mapping[str, Any]):
         self._outcomes = dict(outcomes)
 
     def __getitem__(self, path: str) -> Any:
+        """The path's model; raises its :class:`SmartcarError`, or ``KeyError`` if not asked."""
         outcome = self._outcomes[normalize_path(path)]
         if isinstance(outcome, SmartcarError):
             raise outcome
         return outcome
+
+    def __contains__(self, path: object) -> bool:
+        return isinstance(path, str) and normalize_path(path) in self._outcomes
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._outcomes)
 
     def __len__(self) -> int:
         return len(self._outcomes)
+
+    @property
+    def outcomes(self) -> dict[str, Any]:
+        """Every path with its model or its :class:`SmartcarError` (a fresh dict; never raises)."""
+        return dict(self._outcomes)
+
+    @property
+    def models(self) -> dict[str, Any]:
+        """The paths that succeeded, with their models."""
+        return {p: o for p, o in self._outcomes.items() if not isinstance(o, SmartcarError)}
 
     @property
     def errors(self) -> dict[str, SmartcarError]:

@@ -30,7 +30,7 @@ import sys
 import textwrap
 from collections.abc import Callable, Iterator, Sequence
 from time import perf_counter
-from typing import IO, TYPE_CHECKING, Any, Final, NoReturn
+from typing import IO, TYPE_CHECKING, Any, Final, NoReturn, cast
 
 import anyio
 import attrs
@@ -47,6 +47,7 @@ from ._cli_render import (
 from ._client import DEFAULT_API_ORIGIN, Client
 from ._converter import unstructure
 from ._exceptions import SmartcarError
+from ._names import ReadName, UnitSystem
 from ._observability import ClientStats
 from ._origins import api_origin, check_origin
 from ._poller import READ_NAMES, FleetPoller, PollResult, check_reads
@@ -792,8 +793,11 @@ async def _poll(
             "timeout": cfg.timeout,
             "shard": cfg.shard,
         }
-        main_job = FleetPoller(reads=cfg.reads, vehicles=handles, **options)
-        second = FleetPoller(reads=cfg.also, vehicles=handles, **options) if cfg.also else None
+        # Names from the command line were checked by check_reads in _config.
+        reads = cast("tuple[ReadName, ...]", cfg.reads)
+        also = cast("tuple[ReadName, ...]", cfg.also)
+        main_job = FleetPoller(reads=reads, vehicles=handles, **options)
+        second = FleetPoller(reads=also, vehicles=handles, **options) if also else None
         expected = outcome.vehicles = len(main_job)
         tally = outcome.tally = Tally(expected)
 
@@ -861,8 +865,9 @@ async def _poll(
 def _handle(client: Client, row: VehicleRow, units: str) -> Vehicle:
     # Rows without an access token were refused (refresh tokens) or given --token's.
     assert row.access_token is not None
+    units_checked = cast("UnitSystem", units)  # a choice of --units, or checked with the file
     return client.vehicle(
-        row.vehicle_id, access_token=row.access_token, unit_system=row.unit_system or units
+        row.vehicle_id, access_token=row.access_token, unit_system=row.unit_system or units_checked
     )
 
 

@@ -35,6 +35,7 @@ from ._exceptions import (
 from ._gates import Gates, TokenBucket
 from ._http import USER_AGENT
 from ._models import Meta
+from ._names import UnitSystem
 from ._observability import (
     BatchHook,
     ClientHooks,
@@ -294,7 +295,7 @@ class Client:
         vehicle_id: str,
         *,
         access_token: str | TokenSource | Callable[[], Awaitable[str]],
-        unit_system: str = "metric",
+        unit_system: UnitSystem = "metric",
         flags: Mapping[str, str | bool | int | float] | None = None,
     ) -> Vehicle:
         """A handle on one vehicle: no task, no I/O, cheap to keep by the thousand.

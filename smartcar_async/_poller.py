@@ -43,6 +43,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 from ._converter import unstructure
 from ._endpoints import READS
 from ._exceptions import APITimeoutError, RateLimitError, SmartcarError, VehicleStateError
+from ._names import ReadName
 from ._validate import check_bound
 from ._vehicle import Vehicle
 
@@ -212,7 +213,7 @@ class FleetPoller:
     def __init__(
         self,
         *,
-        reads: Iterable[str],
+        reads: Iterable[ReadName],
         interval: float,
         jitter: float = 0.1,
         rounds: int | None = None,

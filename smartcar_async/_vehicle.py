@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 from urllib.parse import quote
 
 from . import _endpoints as ep
@@ -15,6 +15,7 @@ from ._coalescer import QueueKey
 from ._endpoints import Read, model_for_path, normalize_path
 from ._exceptions import SmartcarError
 from ._makes import Audi, Bmw, Cadillac, Chevrolet, Ford, Nissan, Tesla
+from ._names import UnitSystem
 from ._options import NOT_GIVEN, CallOptions, NotGiven
 from ._tokens import TokenSource, as_token_source
 from ._validate import (
@@ -58,7 +59,7 @@ class Vehicle:
         vehicle_id: str,
         *,
         access_token: str | TokenSource | Callable[[], Awaitable[str]],
-        unit_system: str = "metric",
+        unit_system: UnitSystem = "metric",
         flags: Mapping[str, str | bool | int | float] | None = None,
         options: CallOptions,
     ) -> None:
@@ -93,8 +94,8 @@ class Vehicle:
         return self._key.vehicle_id
 
     @property
-    def unit_system(self) -> str:
-        return self._key.unit_system
+    def unit_system(self) -> UnitSystem:
+        return cast("UnitSystem", self._key.unit_system)  # checked when the handle was made
 
     @property
     def options(self) -> CallOptions:

@@ -6,7 +6,7 @@ It is never executed; `assert_type` fails type checking when a signature drifts.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import assert_type
+from typing import Any, assert_type
 
 import smartcar_async as sc
 
@@ -72,3 +72,27 @@ async def state(path: str, access: sc.Access) -> None:
             await generic.aclose()
         except sc.StateError as exc:
             assert_type(exc, sc.StateError)
+
+
+async def literal_names(client: sc.Client) -> None:
+    car = client.vehicle("id", access_token="token", unit_system="imperial")
+    assert_type(car.unit_system, sc.UnitSystem)
+    client.vehicle("id", access_token="token", unit_system=car.unit_system)
+    reads: tuple[sc.ReadName, ...] = ("odometer", "location")
+    sc.FleetPoller(reads=reads, interval=300)
+    sc.FleetPoller(reads=["odometer", "battery", "lock_status"], interval=300)
+    # A typo fails type checking: mypy --strict warns about an unused ignore, so
+    # each line below proves its error is still reported.
+    client.vehicle("id", access_token="token", unit_system="metrc")  # type: ignore[arg-type]
+    sc.FleetPoller(reads=("odometr",), interval=300)  # type: ignore[arg-type]
+    sc.FleetPoller(reads="odometer", interval=300)  # type: ignore[arg-type]
+
+
+async def batch_outcomes(car: sc.Vehicle) -> None:
+    response = await car.batch(["/odometer", "/fuel"])
+    assert_type(response.outcomes, dict[str, Any])
+    assert_type(response.models, dict[str, Any])
+    assert_type(response.errors, dict[str, sc.SmartcarError])
+    assert_type("/odometer" in response, bool)
+    assert_type(response["/odometer"], Any)
+    response.get("/odometer")  # type: ignore[attr-defined]  # not a Mapping: use .outcomes
