@@ -34,9 +34,11 @@ import csv
 import datetime as dt
 import re
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Final, Literal
+from typing import Final
 
 import attrs
+
+from ._names import UnitSystem
 
 __all__ = [
     "COLUMNS",
@@ -48,7 +50,6 @@ __all__ = [
     "vehicle_id_problem",
 ]
 
-UnitSystem = Literal["metric", "imperial"]
 
 #: The columns a header may name, in the order the docs list them.
 COLUMNS: Final = ("vehicle_id", "access_token", "refresh_token", "expires_at", "unit_system")
