@@ -5,6 +5,7 @@ It is never executed; `assert_type` fails type checking when a signature drifts.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import assert_type
 
 import smartcar_async as sc
@@ -49,3 +50,12 @@ async def tokens_and_errors(auth: sc.AuthClient, access: sc.Access) -> None:
             assert_type(exc.request_id, str | None)
     assert_type(await auth.exchange_code("code"), sc.Access)
     assert_type(await sc.get_vehicles("token"), sc.Vehicles)
+
+
+def webhooks_and_nullable_fields(raw: bytes, battery: sc.TeslaBattery) -> None:
+    payload = sc.parse_webhook(raw)
+    assert_type(payload, sc.WebhookPayload)
+    assert_type(payload.signals, tuple[sc.WebhookSignal, ...])
+    assert_type(payload.signals[0].retrieved_at, datetime | None)
+    assert_type(payload.delivered_at, datetime | None)
+    assert_type(battery.percent_remaining, float | None)
