@@ -24,7 +24,7 @@ import asyncio
 import gc
 import json
 import threading
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterator, Mapping
 from typing import Any
 
 import anyio
@@ -36,8 +36,10 @@ from hypothesis import strategies as st
 from leftovers import leftover_tasks, settle
 
 import smartcar_async as sc
+from smartcar_async._coalescer import Answer, Coalescer, QueueKey, RawItem
 from smartcar_async._converter import structure, unstructure
 from smartcar_async._endpoints import model_for_path, normalize_path
+from smartcar_async._observability import Counters, Hooks
 
 TOKEN = "tok-HOSTILE-77c1"
 HEALTHY = "vehicle-healthy"
@@ -595,3 +597,53 @@ async def test_an_unreadable_code_names_its_item_and_spares_its_neighbours(
     error = results["/odometer"]
     assert isinstance(error, sc.InvalidResponseError)
     assert error.field == "responses[2].code"
+
+
+class _BrokenHeaders(Mapping[str, Any]):
+    """Headers whose iteration fails: stands for any bug met while reading one item."""
+
+    def __getitem__(self, key: str) -> Any:
+        raise KeyError(key)
+
+    def __iter__(self) -> Iterator[str]:
+        raise RuntimeError("a bug while reading an item")
+
+    def __len__(self) -> int:
+        return 1
+
+
+async def test_a_bug_reading_one_item_fails_only_its_callers(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def execute(key: QueueKey, paths: tuple[str, ...], spent: int = 0) -> Answer:
+        return Answer(
+            {
+                "/odometer": RawItem(200, GOOD["/odometer"], _BrokenHeaders()),
+                "/location": RawItem(200, GOOD["/location"], {}),
+            },
+            "req-1",
+        )
+
+    coalescer = Coalescer(
+        executor=execute,
+        window=0,
+        max_batch_size=10,
+        max_flights_per_queue=1,
+        join_inflight=True,
+        counters=Counters(),
+        hooks=Hooks((), ()),
+    )
+    key = QueueKey("vehicle-0", "token", "metric", None)
+    with anyio.fail_after(5):
+        odometer, location = await asyncio.gather(
+            coalescer.read(key, "/odometer", sc.Odometer),
+            coalescer.read(key, "/location", sc.Location),
+            return_exceptions=True,
+        )
+    assert isinstance(odometer, sc.SmartcarError)
+    assert "RuntimeError" in str(odometer)
+    assert location == sc.Location(37.4292, -122.1381, meta=location.meta)
+    assert "Routing '/odometer' for vehicle vehicle-0 failed" in caplog.text
+    await settle()
+    assert coalescer.task_count == 0
+    assert coalescer.queue_count == 0
