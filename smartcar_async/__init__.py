@@ -105,6 +105,7 @@ from ._models_account import (
     Vehicles,
     WebhookChallenge,
     WebhookPayload,
+    WebhookSignal,
 )
 from ._models_makes import (
     BmwChargeRecord,
@@ -306,6 +307,7 @@ __all__ = [
     "Vin",
     "WebhookChallenge",
     "WebhookPayload",
+    "WebhookSignal",
     "__version__",
     "challenge_response",
     "delete_connections",

@@ -32,37 +32,48 @@ def parse_batch_envelope(body: Any, request_id: str | None) -> Answer:
     """Check the 200 envelope's shape and key its items by normalised path.
 
     Items are matched by ``path`` and never by position: Smartcar does not
-    document the order. When a path is answered twice, the first answer wins.
+    document the order. An envelope without a ``responses`` list fails every
+    path. Otherwise each item stands alone, so one broken item costs only
+    its own path: an item that is not an object or has no string ``path``
+    cannot be routed and is skipped (its callers then learn that the answer
+    has no item for their path); an item whose ``code`` is not an HTTP status
+    (an int in 100..599, not a bool) fails its path with an
+    `InvalidResponseError` naming ``responses[i].code``. Items for paths
+    nobody asked for are ignored by the router. When a path is answered
+    twice, the first readable answer wins.
     """
-    if not isinstance(body, dict) or not isinstance(body.get("responses"), list):
+    responses = body.get("responses") if isinstance(body, dict) else None
+    if not isinstance(responses, list):
         raise InvalidResponseError(
             "The batch response has no 'responses' list", field="responses", request_id=request_id
         )
     items: dict[str, RawItem] = {}
-    for index, raw in enumerate(body["responses"]):
-        where = f"responses[{index}]"
-        if not isinstance(raw, dict):
-            raise InvalidResponseError(
-                f"Batch item {where} is not an object", field=where, request_id=request_id
-            )
-        path, code = raw.get("path"), raw.get("code")
+    for index, raw in enumerate(responses):
+        path = raw.get("path") if isinstance(raw, dict) else None
         if not isinstance(path, str):
-            raise InvalidResponseError(
-                f"Batch item {where} has no string 'path'",
-                field=f"{where}.path",
-                request_id=request_id,
+            continue
+        key = normalize_path(path)
+        seen = items.get(key)
+        if seen is not None and seen.error is None:
+            continue
+        code = raw.get("code")
+        if type(code) is int and 100 <= code <= 599:
+            headers = raw.get("headers")
+            if not isinstance(headers, dict):
+                headers = {}
+            items[key] = RawItem(code, raw.get("body"), headers)
+        elif seen is None:
+            where = f"responses[{index}].code"
+            items[key] = RawItem(
+                0,
+                None,
+                {},
+                InvalidResponseError(
+                    f"Batch item {where} is not an HTTP status code",
+                    field=where,
+                    request_id=request_id,
+                ),
             )
-        if not isinstance(code, int) or isinstance(code, bool):
-            raise InvalidResponseError(
-                f"Batch item {where} has no integer 'code'",
-                field=f"{where}.code",
-                request_id=request_id,
-            )
-        headers = raw.get("headers")
-        items.setdefault(
-            normalize_path(path),
-            RawItem(code, raw.get("body"), headers if isinstance(headers, dict) else {}),
-        )
     return Answer(items, request_id)
 
 

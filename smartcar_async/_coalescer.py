@@ -106,11 +106,16 @@ class QueueKey:
 
 @attrs.frozen
 class RawItem:
-    """One path's answer, before it becomes a model or an error."""
+    """One path's answer, before it becomes a model or an error.
+
+    ``error`` is set (and ``code`` is 0) when the answer's envelope item was
+    unreadable: its callers get that error as it is.
+    """
 
     code: int
     body: Any
     headers: Mapping[str, Any]
+    error: SmartcarError | None = None
 
 
 @attrs.frozen
@@ -458,23 +463,32 @@ class Coalescer:
             if not slot:
                 continue
             item = answer.items.get(path)
-            if item is None:
-                missing = InvalidResponseError(
-                    f"The batch response has no answer for {path!r}",
-                    request_id=answer.request_id,
-                )
-                self._hooks.item_failed(slot.queue.key.vehicle_id, path, None, missing)
-                self._fail_slot(slot, missing)
-            elif 200 <= item.code < 300:
-                self._deliver(slot, item, answer.request_id, metas)
-            else:
-                error = error_from_response(
-                    item.code, item.body, item.headers, request_id=answer.request_id
-                )
-                self._hooks.item_failed(slot.queue.key.vehicle_id, path, item.code, error)
-                if self._requeue(slot, error):
-                    continue
-                self._fail_slot(slot, error)
+            try:
+                if item is None:
+                    missing = InvalidResponseError(
+                        f"The batch response has no answer for {path!r}",
+                        request_id=answer.request_id,
+                    )
+                    self._hooks.item_failed(slot.queue.key.vehicle_id, path, None, missing)
+                    self._fail_slot(slot, missing)
+                elif 200 <= item.code < 300:
+                    self._deliver(slot, item, answer.request_id, metas)
+                else:
+                    error = item.error or error_from_response(
+                        item.code, item.body, item.headers, request_id=answer.request_id
+                    )
+                    self._hooks.item_failed(slot.queue.key.vehicle_id, path, item.code, error)
+                    if self._requeue(slot, error):
+                        continue
+                    self._fail_slot(slot, error)
+            except Exception as exc:
+                # A bug reading one item must neither strand this path's callers
+                # nor cost the other paths their answers.
+                vehicle_id = slot.queue.key.vehicle_id
+                logger.exception("Routing %r for vehicle %s failed", path, vehicle_id)
+                err = SmartcarError(f"Unexpected error in smartcar_async: {type(exc).__name__}")
+                err.__cause__ = exc
+                self._fail_slot(slot, err)
 
     def _requeue(self, slot: _Slot, error: SmartcarError) -> bool:
         """A per-item 429 or transient error: queue the path again, behind a wait.

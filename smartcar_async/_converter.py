@@ -8,26 +8,40 @@ Structuring rules
 * Wire keys are camelCase, fields snake_case. One hook factory generates a
   ``make_dict_structure_fn`` with ``override(rename=...)`` for every model,
   from the field definitions alone; quirks are declared on the fields
-  (`_models.TOLERANT_ID`, `_models.WHOLE_BODY`), not listed here.
-* Strict but fair: an int is accepted for a float (``37829`` -> ``37829.0``);
-  a bool is never a number; a string is never a number; a number is never
-  a string, except in the tolerant id fields (``serviceId``, ``taskId``).
-  Timestamps are ISO-8601 strings, ``Z`` or naive meaning UTC, and always
-  come out timezone-aware. Arrays become tuples. Unknown keys are ignored.
-  Fields typed ``X | None`` may be null or absent.
+  (`_models.TOLERANT_ID`, `_models.WHOLE_BODY`, `_models.ONE_OR_MANY`),
+  not listed here.
+* Liberal where the meaning is clear: an int is accepted for a float
+  (``37829`` -> ``37829.0``); a field typed ``X | None`` may be null or
+  absent; a field with a default (an array, a write's ``status``) may be
+  null or absent and takes its default; the tolerant id fields
+  (``serviceId``, ``taskId``) take a number as its text.
+* Strict where it is not: a bool is never a number, a string never a
+  number, a number never a string; NaN and Infinity (which Python's json
+  accepts, and ``1e400`` becomes) are never a number, nor is an int past
+  the float range; ints must fit in 64 bits; a required value must be there.
+* Timestamps are ISO-8601 strings (``Z`` or naive meaning UTC) or epoch
+  numbers (milliseconds from `_models.EPOCH_MS_FROM` up, else seconds), and
+  always come out timezone-aware. Arrays become tuples. Unknown keys are
+  ignored.
+* Raw JSON kept as received (`Response.body`, ``raw`` fields, webhook
+  ``data``) is checked too: no NaN or Infinity, no int too long to print,
+  at most `MAX_JSON_DEPTH` levels of nesting, so that nothing downstream
+  (repr, json.dumps, a JSONL writer) can fail or recurse without bound.
 * Special wire shapes are handled in one place, `_adapter_for`: a field
   marked WHOLE_BODY receives the entire body (`ServiceHistory` from a bare
   array, `CompatibilityMatrix` from a make-keyed object, `Response` from any
-  JSON value, `TeslaAttributes.raw`), and the two webhook layouts (v2
-  ``eventName``/``payload``, v4 ``eventType``/``data``/``meta``) are
-  flattened before structuring.
+  JSON value, `TeslaAttributes.raw`); an empty body to a write is ``{}``.
+  Webhook deliveries (v2 ``eventName``/``payload``, v4 ``eventType``/
+  ``data``/``meta``) are read by hand (`_build_webhook_payload`), which
+  names the wire path of whatever does not fit.
 * Any failure becomes `InvalidResponseError`. Its ``field`` is the path in
   WIRE names, as the JSON was received (``doors[2].status``,
   ``availableCapacities[0].capacity``, ``[3].serviceDate`` for an element
-  of a top-level array, ``TESLA[0].startYear`` under a make key). It is
-  None when the body as a whole has the wrong shape. Messages name the
-  expected and received JSON types, never the received value, so nothing
-  the server sent (or a token) is echoed.
+  of a top-level array, ``TESLA[0].startYear`` under a make key,
+  ``meta.deliveredAt`` in a webhook). It is None when the body as a whole
+  has the wrong shape. Messages name the expected and received JSON types,
+  never the received value, so nothing the server sent (or a token) is
+  echoed.
 """
 
 from __future__ import annotations
@@ -36,6 +50,7 @@ import json
 import operator
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
+from math import isfinite
 from typing import Any, Final, TypeVar, get_args, get_origin
 
 import attrs
@@ -53,13 +68,16 @@ from . import _models, _models_account, _models_makes
 from ._exceptions import InvalidResponseError
 from ._models import (
     EMPTY_META,
+    ONE_OR_MANY,
     TOLERANT_ID,
     WHOLE_BODY,
+    Action,
     Meta,
+    Status,
     parse_datetime,
-    parse_datetime_or_none,
+    parse_timestamp,
 )
-from ._models_account import Access, WebhookChallenge, WebhookPayload
+from ._models_account import Access, WebhookChallenge, WebhookPayload, WebhookSignal
 
 __all__ = ["structure", "unstructure"]
 
@@ -70,12 +88,23 @@ _Adapter = Callable[[object], object]
 # A path step: ("attr", wire name), ("index", n) or ("key", mapping key).
 _Step = tuple[str, str | int]
 
+MAX_JSON_DEPTH: Final = 64
+"""Deepest nesting accepted in raw JSON; Smartcar's bodies nest fewer than ten levels."""
+_INT_MAX: Final = 2**63 - 1
+"""Integers fields hold 64-bit values; anything larger is no count, year or id."""
+_RAW_INT_BITS: Final = 14_000
+"""Longer ints than this (about 4,200 digits) could not be printed or re-serialised."""
+_TIMESTAMP: Final = "an ISO-8601 date-time string or epoch time"
+
 
 def _json_type(value: object) -> str:
     if value is None:
         return "null"
     if isinstance(value, bool):
         return "boolean"
+    if isinstance(value, float) and not isfinite(value):
+        # Names the JSON token, not a value: it cannot carry anything secret.
+        return "NaN" if value != value else ("Infinity" if value > 0 else "-Infinity")
     if isinstance(value, int | float):
         return "number"
     if isinstance(value, str):
@@ -110,7 +139,9 @@ def _structure_str(value: Any, _: Any) -> str:
 
 def _structure_float(value: Any, _: Any) -> float:
     if type(value) is float:
-        return value
+        if isfinite(value):
+            return value
+        raise _Mismatch("a finite number", value)
     if type(value) is int:
         try:
             return float(value)
@@ -121,7 +152,9 @@ def _structure_float(value: Any, _: Any) -> float:
 
 def _structure_int(value: Any, _: Any) -> int:
     if type(value) is int:
-        return value
+        if -_INT_MAX <= value <= _INT_MAX:
+            return value
+        raise _Mismatch("an integer in 64-bit range", value)
     raise _Mismatch("an integer", value)
 
 
@@ -132,14 +165,11 @@ def _structure_bool(value: Any, _: Any) -> bool:
 
 
 def _structure_datetime(value: Any, _: Any) -> datetime:
-    if type(value) is str:
-        try:
-            return parse_datetime(value)
-        except ValueError:
-            pass
-    elif isinstance(value, datetime):  # already parsed by a webhook adapter
-        return value
-    raise _Mismatch("an ISO-8601 date-time string", value)
+    try:
+        # ISO text, by far the usual case, skips parse_timestamp's dispatch.
+        return parse_datetime(value) if type(value) is str else parse_timestamp(value)
+    except ValueError:
+        raise _Mismatch(_TIMESTAMP, value) from None
 
 
 def _structure_tolerant_id(value: Any, _: Any) -> str | None:
@@ -151,7 +181,44 @@ def _structure_tolerant_id(value: Any, _: Any) -> str | None:
 
 
 def _structure_any(value: Any, _: Any) -> Any:
+    _check_json(value)
     return value
+
+
+def _check_raw_leaf(value: object, path: tuple[_Step, ...]) -> None:
+    kind = type(value)
+    if kind is float:
+        if not isfinite(value):  # type: ignore[arg-type]
+            raise _Mismatch("a finite number", value, path)
+    elif kind is int and value.bit_length() > _RAW_INT_BITS:  # type: ignore[attr-defined]
+        raise _Mismatch("an integer of at most 4,000 digits", value, path)
+
+
+def _check_json(value: object) -> None:
+    """Reject what raw JSON kept as received must not hold (see the module notes).
+
+    Iterative, so no body can exhaust the stack; the depth bound also ends
+    the walk of a self-containing container handed in by a caller.
+    """
+    _check_raw_leaf(value, ())
+    stack: list[tuple[object, tuple[_Step, ...]]] = [(value, ())]
+    while stack:
+        node, path = stack.pop()
+        steps: Iterable[tuple[str | int, object]]
+        if type(node) is dict:
+            kind, steps = "key", node.items()
+        elif type(node) is list or type(node) is tuple:
+            kind, steps = "index", enumerate(node)
+        else:
+            continue
+        if len(path) >= MAX_JSON_DEPTH:
+            raise _Mismatch(f"at most {MAX_JSON_DEPTH} levels of nesting", node, path)
+        for where, item in steps:
+            child = type(item)
+            if child is dict or child is list or child is tuple:
+                stack.append((item, (*path, (kind, where))))
+            elif child is float or child is int:
+                _check_raw_leaf(item, (*path, (kind, where)))
 
 
 # --- container hook factories -------------------------------------------
@@ -183,12 +250,21 @@ def _structure_each(
     return done
 
 
-def _tuple_hook(tp: Any, conv: Any = None) -> _Hook:
+def _tuple_hook(
+    tp: Any, conv: Any = None, *, allow_null: bool = False, one_or_many: bool = False
+) -> _Hook:
+    """Arrays to tuples; *allow_null* reads null as (), *one_or_many* an object as one item."""
     (item_type, _ellipsis) = get_args(tp)
     item_hook = (conv or _converter).get_structure_hook(item_type)
 
     def structure_tuple(value: Any, _: Any) -> tuple[Any, ...]:
         if not isinstance(value, list | tuple):
+            if value is None and allow_null:
+                return ()
+            if one_or_many:
+                if isinstance(value, dict):
+                    return (item_hook(value, item_type),)
+                raise _Mismatch("an array or an object", value)
             raise _Mismatch("an array", value)
         try:  # fast path; on any failure redo it item by item for the error's path
             return tuple([item_hook(item, item_type) for item in value])
@@ -209,6 +285,7 @@ def _mapping_hook(tp: Any) -> _Hook:
         if not isinstance(value, dict):
             raise _Mismatch("an object", value)
         if value_hook is None:  # raw JSON kept as received
+            _check_json(value)
             return value
         return dict(_structure_each(value.items(), value_hook, value_type, tp))
 
@@ -230,6 +307,26 @@ def _is_meta(field: attrs.Attribute[Any]) -> bool:
     return field.name == "meta" and field.type is Meta
 
 
+def _field_hook(field: attrs.Attribute[Any], conv: Any) -> _Hook | None:
+    """A field's own hook when its declaration asks for more than its type's, else None."""
+    if field.metadata.get(TOLERANT_ID):
+        return _structure_tolerant_id
+    if field.metadata.get(ONE_OR_MANY):
+        return _tuple_hook(field.type, conv, allow_null=True, one_or_many=True)
+    default = field.default
+    if default is attrs.NOTHING or default is None or isinstance(default, attrs.Factory):  # type: ignore[arg-type]
+        return None
+    # An optional field with a value default: null means "not given", as absent does.
+    if _is_tuple(field.type):
+        return _tuple_hook(field.type, conv, allow_null=True)
+    inner = (conv or _converter).get_structure_hook(field.type)
+
+    def null_is_default(value: Any, tp: Any) -> Any:
+        return default if value is None else inner(value, tp)
+
+    return null_is_default
+
+
 def _model_hook(cls: type, conv: Any = None, detailed: bool = True) -> _Hook:
     wire: dict[str, str] = {}
     # Typed loosely: mypy would match ** against the _cattrs_* keyword flags.
@@ -239,9 +336,10 @@ def _model_hook(cls: type, conv: Any = None, detailed: bool = True) -> _Hook:
             # Set from the response headers by `structure`, never from the body.
             overrides[field.name] = override(omit=True)
             continue
-        name = "" if field.metadata.get(WHOLE_BODY) else _camel(field.name)
+        whole = field.metadata.get(WHOLE_BODY)
+        name = "" if whole else _camel(field.name)
         wire[field.name] = name
-        hook = _structure_tolerant_id if field.metadata.get(TOLERANT_ID) else None
+        hook = None if whole else _field_hook(field, conv)
         overrides[field.name] = override(rename=name, struct_hook=hook)
     if detailed:
         _WIRE_NAMES[cls] = wire
@@ -373,24 +471,104 @@ def _adapt_webhook_challenge(body: object) -> object:
     }
 
 
-def _adapt_webhook_payload(body: object) -> object:
-    if not isinstance(body, dict):
-        return body
-    data_key, info = _webhook_layout(body)
-    data = body.get(data_key)
-    return {
-        "eventType": _opt_str(body.get("eventType", body.get("eventName"))),
-        "webhookId": _opt_str(info.get("webhookId")),
-        "version": _opt_str(info.get("version")),
-        "eventId": _opt_str(body.get("eventId")),
-        "mode": _opt_str(body.get("mode", info.get("mode"))),
-        "webhookName": _opt_str(info.get("webhookName")),
-        "deliveryId": _opt_str(info.get("deliveryId")),
-        # Tolerant on purpose: a bad delivery timestamp must not lose the event.
-        "deliveredAt": parse_datetime_or_none(info.get("deliveredAt")),
-        "data": data if isinstance(data, dict) else {},
-        "raw": body,
-    }
+# Webhook deliveries are read by hand: their typed fields sit at different
+# depths in the two layouts, and every failure must name its wire path.
+_Path = tuple[_Step, ...]
+
+
+def _text(obj: dict[str, Any], key: str, at: _Path, *, is_id: bool = False) -> str | None:
+    value = obj.get(key)
+    if value is None or type(value) is str:
+        return value
+    if is_id and type(value) is int:
+        return str(value)
+    raise _Mismatch("a string or integer id" if is_id else "a string", value, (*at, ("attr", key)))
+
+
+def _object(obj: dict[str, Any], key: str, at: _Path) -> dict[str, Any] | None:
+    value = obj.get(key)
+    if value is None or type(value) is dict:
+        return value
+    raise _Mismatch("an object", value, (*at, ("attr", key)))
+
+
+def _when(obj: dict[str, Any], key: str, at: _Path) -> datetime | None:
+    value = obj.get(key)
+    if value is None:
+        return None
+    try:
+        return parse_timestamp(value)
+    except ValueError:
+        # Never dropped silently: a timestamp that is there must be readable.
+        raise _Mismatch(_TIMESTAMP, value, (*at, ("attr", key))) from None
+
+
+def _signal(raw: object, at: _Path) -> WebhookSignal:
+    if type(raw) is not dict:
+        raise _Mismatch("an object", raw, at)
+    status = _object(raw, "status", at) or {}
+    meta = _object(raw, "meta", at) or {}
+    return WebhookSignal(
+        code=_text(raw, "code", at),
+        name=_text(raw, "name", at),
+        group=_text(raw, "group", at),
+        body=_object(raw, "body", at),
+        status=_text(status, "value", (*at, ("attr", "status"))),
+        error=_object(status, "error", (*at, ("attr", "status"))),
+        oem_updated_at=_when(meta, "oemUpdatedAt", (*at, ("attr", "meta"))),
+        retrieved_at=_when(meta, "retrievedAt", (*at, ("attr", "meta"))),
+    )
+
+
+def _build_webhook_signal(body: object, _: Any = None) -> WebhookSignal:
+    _check_json(body)
+    return _signal(body, ())
+
+
+def _build_webhook_payload(body: object, _: Any = None) -> WebhookPayload:
+    if type(body) is not dict:
+        raise _Mismatch("an object", body)
+    _check_json(body)
+    if "eventType" in body:  # v4: ids and times in "meta", content in "data"
+        info_at: _Path = (("attr", "meta"),)
+        info = _object(body, "meta", ()) or {}
+        data_key, event_key = "data", "eventType"
+    else:  # v2: ids at the top level, content in "payload"
+        info_at, info = (), body
+        data_key, event_key = "payload", "eventName"
+    event_type = _text(body, event_key, ())
+    data = _object(body, data_key, ()) or {}
+    signals: tuple[WebhookSignal, ...] = ()
+    if data_key == "data" and (listed := data.get("signals")) is not None:
+        at: _Path = (("attr", "data"), ("attr", "signals"))
+        if type(listed) is not list:
+            raise _Mismatch("an array", listed, at)
+        signals = tuple(_signal(item, (*at, ("index", i))) for i, item in enumerate(listed))
+    mode_in, mode_at = (body, ()) if "mode" in body else (info, info_at)
+    return WebhookPayload(
+        event_type=event_type,
+        webhook_id=_text(info, "webhookId", info_at, is_id=True),
+        version=_text(info, "version", info_at),
+        event_id=_text(body, "eventId", (), is_id=True),
+        mode=_text(mode_in, "mode", mode_at),
+        webhook_name=_text(info, "webhookName", info_at),
+        delivery_id=_text(info, "deliveryId", info_at, is_id=True),
+        delivered_at=_when(info, "deliveredAt", info_at),
+        data=data,
+        raw=body,
+        signals=signals,
+    )
+
+
+_BUILDERS: Final[dict[type, _Hook]] = {
+    WebhookPayload: _build_webhook_payload,
+    WebhookSignal: _build_webhook_signal,
+}
+
+
+def _empty_is_object(body: object) -> object:
+    # A write answered 2xx with no body at all: as good as "{}".
+    return {} if body is None else body
 
 
 def _wrap_whole(body: object) -> object:
@@ -404,8 +582,8 @@ def _add_whole(body: object) -> object:
 def _adapter_for(cls: type) -> _Adapter | None:
     if cls is WebhookChallenge:
         return _adapt_webhook_challenge
-    if cls is WebhookPayload:
-        return _adapt_webhook_payload
+    if cls is Status or cls is Action:
+        return _empty_is_object
     fields = [field for field in attrs.fields(cls) if not _is_meta(field)]
     if not any(field.metadata.get(WHOLE_BODY) for field in fields):
         return None
@@ -420,7 +598,12 @@ _PLANS: Final[dict[type, tuple[_Hook, _Adapter | None, bool, _Hook]]] = {}
 for _module in (_models, _models_account, _models_makes):
     for _name in _module.__all__:
         _cls = getattr(_module, _name)
-        if isinstance(_cls, type) and attrs.has(_cls) and _cls not in _NOT_RESPONSES:
+        if not (isinstance(_cls, type) and attrs.has(_cls)) or _cls in _NOT_RESPONSES:
+            continue
+        _build = _BUILDERS.get(_cls)
+        if _build is not None:
+            _PLANS[_cls] = (_build, None, False, _build)
+        else:
             _PLANS[_cls] = (
                 _converter.get_structure_hook(_cls),
                 _adapter_for(_cls),
@@ -490,13 +673,19 @@ def _count(exc: BaseException) -> int:
     return 1
 
 
+_KEY_CHARS: Final = 64
+
+
 def _render(path: list[_Step]) -> str:
     out = ""
     for kind, step in path:
         if kind == "index":
             out += f"[{step}]"
-        elif kind == "key" and not (isinstance(step, str) and step.isidentifier()):
-            out += f"[{json.dumps(step)}]"
+            continue
+        if kind == "key" and isinstance(step, str) and len(step) > _KEY_CHARS:
+            step = step[:_KEY_CHARS] + "…"  # a key is the server's text: keep it short
+        if kind == "key" and not (isinstance(step, str) and step.isidentifier()):
+            out += f"[{json.dumps(step, ensure_ascii=False)}]"
         else:
             out += f".{step}" if out else str(step)
     return out

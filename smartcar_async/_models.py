@@ -12,7 +12,8 @@ default) is km, litres, kPa and °C; imperial is miles, US gallons, psi and
 """
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from math import isfinite
 from typing import Any, Final
 
 import attrs
@@ -60,17 +61,61 @@ TOLERANT_ID: Final = "smartcar_async.tolerant_id"
 """The wire may send this id as a JSON number; it is kept as its string."""
 WHOLE_BODY: Final = "smartcar_async.whole_body"
 """This field receives the entire wire body rather than one key of it."""
+ONE_OR_MANY: Final = "smartcar_async.one_or_many"
+"""An array field the wire may also send as a single object (one element)."""
+
+EPOCH_MS_FROM: Final = 100_000_000_000
+"""Epoch numbers from this value up are milliseconds, smaller ones seconds.
+
+1e11 seconds is the year 5138 and 1e11 milliseconds is March 1973, so the
+timestamps anyone sends fall clearly on one side: v4 webhooks send
+milliseconds (``1767920009942``), the v3 docs show seconds (``1767920009``).
+"""
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def parse_datetime(value: str) -> datetime:
     """Parse an ISO-8601 timestamp; a naive one is taken as UTC.
 
-    Raises ValueError when *value* is not ISO-8601.
+    Raises ValueError when *value* is not ISO-8601, or names an instant
+    outside what `datetime` holds in UTC (year 1 to 9999).
     """
     parsed = datetime.fromisoformat(value)
-    # Smartcar documents UTC timestamps; a naive value must not silently
-    # become local time when compared with aware ones.
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+    tz = parsed.tzinfo
+    if tz is UTC:  # "Z" or "+00:00": the usual case
+        return parsed
+    if tz is None:
+        # Smartcar documents UTC timestamps; a naive value must not silently
+        # become local time when compared with aware ones.
+        return parsed.replace(tzinfo=UTC)
+    if parsed.year in (1, 9999):
+        # An offset can push an instant at the edge of the calendar out of
+        # range: astimezone() would raise OverflowError in the caller's code.
+        try:
+            parsed.astimezone(UTC)
+        except OverflowError:
+            raise ValueError("timestamp out of range") from None
+    return parsed
+
+
+def parse_timestamp(value: object) -> datetime:
+    """A timestamp as Smartcar sends one: ISO-8601 text, or an epoch number.
+
+    Numbers of at least `EPOCH_MS_FROM` are epoch milliseconds, smaller ones
+    epoch seconds, both UTC; a bool, a negative or non-finite number, or an
+    instant past the year 9999 is not a timestamp. The result is always
+    timezone-aware. Raises ValueError for anything else.
+    """
+    if type(value) is str:
+        return parse_datetime(value)
+    if (type(value) is int or (type(value) is float and isfinite(value))) and value >= 0:
+        try:
+            if value >= EPOCH_MS_FROM:
+                return _EPOCH + timedelta(milliseconds=value)
+            return _EPOCH + timedelta(seconds=value)
+        except OverflowError:
+            pass
+    raise ValueError("not an ISO-8601 string or an epoch time")
 
 
 def parse_datetime_or_none(value: object) -> datetime | None:
@@ -193,7 +238,7 @@ class NominalCapacityValue:
 class NominalCapacity:
     """``GET /battery/nominal_capacity``: capacity in use, the choices, a Connect URL to pick."""
 
-    available_capacities: tuple[AvailableCapacity, ...]
+    available_capacities: tuple[AvailableCapacity, ...] = ()
     capacity: NominalCapacityValue | None = None
     url: str | None = None
     meta: Meta = attrs.field(default=EMPTY_META, kw_only=True)
@@ -334,7 +379,10 @@ class ServiceRecord:
     odometer_distance: float | None = None
     service_date: datetime | None = None
     service_tasks: tuple[ServiceTask, ...] = ()
-    service_details: tuple[ServiceDetail, ...] = ()
+    # The docs show an array; Smartcar's Java SDK reads one object.
+    service_details: tuple[ServiceDetail, ...] = attrs.field(
+        default=(), metadata={ONE_OR_MANY: True}
+    )
     service_cost: ServiceCost | None = None
 
 
@@ -381,18 +429,26 @@ class DiagnosticTroubleCodes:
 
 @attrs.frozen
 class Action:
-    """The answer to a command (lock, charge, charge limit, destination...)."""
+    """The answer to a command (lock, charge, charge limit, destination...).
 
-    status: str
-    message: str
+    A 2xx answer means the command was accepted: an empty body, ``{}`` or a
+    missing key reads as ``status="success"`` and ``message=""``.
+    """
+
+    status: str = "success"
+    message: str = ""
     meta: Meta = attrs.field(default=EMPTY_META, kw_only=True)
 
 
 @attrs.frozen
 class Status:
-    """A bare ``{"status": ...}`` answer (disconnect, webhook unsubscribe)."""
+    """A bare ``{"status": ...}`` answer (disconnect, webhook unsubscribe).
 
-    status: str
+    A 2xx answer means success: an empty body or ``{}`` (Smartcar's Java SDK
+    fixture for unsubscribe) reads as ``status="success"``.
+    """
+
+    status: str = "success"
     meta: Meta = attrs.field(default=EMPTY_META, kw_only=True)
 
 
@@ -407,7 +463,11 @@ class Subscribe:
 
 @attrs.frozen
 class Response:
-    """Any endpoint through ``request()``: the JSON body exactly as received."""
+    """Any endpoint through ``request()``: the JSON body exactly as received.
+
+    Even raw, a body may not hold NaN or Infinity or nest deeper than 64
+    levels: such a body is an `InvalidResponseError` naming where.
+    """
 
     body: Any = attrs.field(metadata={WHOLE_BODY: True})
     meta: Meta = attrs.field(default=EMPTY_META, kw_only=True)

@@ -28,6 +28,7 @@ __all__ = [
     "Vehicles",
     "WebhookChallenge",
     "WebhookPayload",
+    "WebhookSignal",
 ]
 
 
@@ -151,13 +152,43 @@ class WebhookChallenge:
 
 
 @attrs.frozen
+class WebhookSignal:
+    """One signal of a v4 ``VEHICLE_STATE`` delivery (``data.signals[]``).
+
+    ``body`` is the signal's value object as sent (``{"value": 80, "unit":
+    "percent"}``; null for a failed signal); ``status`` is ``SUCCESS`` or
+    ``ERROR``, and ``error`` the ``{type, code}`` object of a failed one.
+    ``oem_updated_at`` and ``retrieved_at`` come from the signal's ``meta``:
+    Smartcar sends epoch milliseconds, and ``0`` for static values such as
+    the VIN, which reads as 1970-01-01 UTC.
+
+    Added in 0.1.0.
+    """
+
+    code: str | None = None
+    name: str | None = None
+    group: str | None = None
+    body: Mapping[str, Any] | None = None
+    status: str | None = None
+    error: Mapping[str, Any] | None = None
+    oem_updated_at: datetime | None = None
+    retrieved_at: datetime | None = None
+
+
+@attrs.frozen
 class WebhookPayload:
-    """A tolerant view of any webhook delivery, v2 or v4; unknown parts stay raw.
+    """A view of any webhook delivery, v2 or v4; unknown parts stay raw.
 
     ``event_type`` is the v2 ``eventName`` (``verify``, ``schedule``,
     ``dynamic``...) or the v4 ``eventType`` (``VERIFY``, ``VEHICLE_STATE``...);
     ``data`` is the v2 ``payload`` or the v4 ``data`` object; ``raw`` is the
-    whole body as received.
+    whole body as received. ``signals`` are the v4 ``data.signals``, typed.
+
+    Every field is optional: absent or null reads as None (or empty). A
+    value of the wrong type is an `InvalidResponseError` naming it, never
+    silently dropped; ids sent as numbers are kept as their text.
+    ``delivered_at`` (and each signal's timestamps) may be ISO-8601 text or
+    epoch milliseconds or seconds (see `parse_webhook`).
     """
 
     event_type: str | None = None
@@ -170,6 +201,7 @@ class WebhookPayload:
     delivered_at: datetime | None = None
     data: Mapping[str, Any] = attrs.field(factory=dict)
     raw: Mapping[str, Any] = attrs.field(factory=dict)
+    signals: tuple[WebhookSignal, ...] = ()
 
     @property
     def is_verify(self) -> bool:

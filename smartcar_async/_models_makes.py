@@ -130,10 +130,14 @@ class CabinClimate:
 
 @attrs.frozen
 class TeslaBattery:
-    """``GET tesla/battery``: extended battery state; fractions 0..1, ranges in km or mi."""
+    """``GET tesla/battery``: extended battery state; fractions 0..1, ranges in km or mi.
 
-    percent_remaining: float
-    range: float
+    Every field may be null (the docs type even ``percentRemaining`` and
+    ``range`` as ``number | null``).
+    """
+
+    percent_remaining: float | None = None
+    range: float | None = None
     percent_remaining_usable: float | None = None
     range_estimated: float | None = None
     range_ideal: float | None = None

@@ -78,9 +78,19 @@ def verify_payload(amt: str, signature: str | bytes | None, body: str | bytes) -
 def parse_webhook(body: bytes | str | Mapping[str, Any]) -> WebhookPayload:
     """A webhook delivery (v2 ``eventName``/``payload`` or v4 ``eventType``/``data``).
 
-    *body* is the raw request body or the already-parsed JSON object.
-    Raises :class:`InvalidResponseError` when it is not a JSON object; the
-    message never quotes the body.
+    *body* is the raw request body or the already-parsed JSON object. Every
+    typed field is optional (absent or null reads as None); v4 ``data.signals``
+    become `WebhookSignal` values. Timestamps (``deliveredAt``, a signal's
+    ``oemUpdatedAt`` and ``retrievedAt``) may be ISO-8601 text or an epoch
+    number: from 1e11 up it is milliseconds (what v4 deliveries send, e.g.
+    ``1767920009942``), below that seconds; negative numbers are refused.
+
+    Raises :class:`InvalidResponseError` when the body is not a JSON object,
+    is not valid JSON or UTF-8, holds NaN or Infinity, nests deeper than 64
+    levels, or has a value of the wrong type or an unreadable timestamp where
+    a typed field is read (``.field`` then names it, e.g. ``meta.deliveredAt``).
+    The message never quotes the body. A *body* of another Python type is a
+    TypeError.
 
     Added in 0.1.0.
     """
@@ -90,7 +100,9 @@ def parse_webhook(body: bytes | str | Mapping[str, Any]) -> WebhookPayload:
     else:
         try:
             parsed = json.loads(_as_bytes(body, "body"))
-        except (ValueError, UnicodeDecodeError) as exc:
+        except (ValueError, RecursionError) as exc:
+            # ValueError covers bad UTF-8 (and a str with lone surrogates) too;
+            # RecursionError is JSON nested deeper than the parser's stack.
             raise InvalidResponseError("The webhook body is not valid JSON") from exc
     return structure(WebhookPayload, parsed)
 

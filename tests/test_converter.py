@@ -468,10 +468,24 @@ def test_webhook_payload_v2_and_v4() -> None:
     assert v4.data == {"vehicle": {"id": "v1"}, "signals": []}
 
 
-def test_webhook_payload_is_tolerant() -> None:
-    odd = {"eventType": 7, "data": "nope", "meta": {"deliveredAt": "whenever", "webhookId": 1}}
-    payload = structure(a.WebhookPayload, odd)
-    assert payload == a.WebhookPayload(data={}, raw=odd)
+def test_webhook_payload_keeps_ids_and_names_what_does_not_fit() -> None:
+    # Deliberately changed with issue 11: a value of the wrong type used to be
+    # dropped to None; now it is an InvalidResponseError naming the field.
+    numeric_ids = {"eventType": "VERIFY", "eventId": 5, "meta": {"webhookId": 1}}
+    payload = structure(a.WebhookPayload, numeric_ids)
+    assert (payload.event_id, payload.webhook_id) == ("5", "1")
+    assert payload == a.WebhookPayload(
+        event_type="VERIFY", event_id="5", webhook_id="1", raw=numeric_ids
+    )
+    for odd, field in (
+        ({"eventType": 7}, "eventType"),
+        ({"eventType": "X", "data": "nope"}, "data"),
+        ({"eventType": "X", "meta": {"deliveredAt": "whenever"}}, "meta.deliveredAt"),
+        ({"eventType": "X", "meta": []}, "meta"),
+    ):
+        with pytest.raises(InvalidResponseError) as info:
+            structure(a.WebhookPayload, odd)
+        assert info.value.field == field
     verify = structure(a.WebhookPayload, {"eventName": "verify", "payload": {"challenge": "c"}})
     assert verify.is_verify
     assert verify.challenge == "c"
@@ -494,16 +508,17 @@ def test_webhook_payload_is_tolerant() -> None:
         (m.Attributes, {**FIXTURES[m.Attributes], "year": True}, "year", "expected an integer"),
         (m.Attributes, {**FIXTURES[m.Attributes], "id": 36}, "id", "expected a string, got number"),
         (
+            # Epoch numbers are timestamps since issue 11; a negative one is not.
             m.DiagnosticTroubleCodes,
-            {"activeCodes": [{"code": "P1", "timestamp": 1725547680}]},
+            {"activeCodes": [{"code": "P1", "timestamp": -1725547680}]},
             "activeCodes[0].timestamp",
-            "expected an ISO-8601 date-time string, got number",
+            "expected an ISO-8601 date-time string or epoch time, got number",
         ),
         (
             m.DiagnosticTroubleCodes,
             {"activeCodes": [{"code": "P1", "timestamp": "05/09/2024"}]},
             "activeCodes[0].timestamp",
-            "expected an ISO-8601 date-time string, got string",
+            "expected an ISO-8601 date-time string or epoch time, got string",
         ),
         (
             m.Permissions,

@@ -96,3 +96,12 @@ async def batch_outcomes(car: sc.Vehicle) -> None:
     assert_type("/odometer" in response, bool)
     assert_type(response["/odometer"], Any)
     response.get("/odometer")  # type: ignore[attr-defined]  # not a Mapping: use .outcomes
+
+
+def webhooks_and_nullable_fields(raw: bytes, battery: sc.TeslaBattery) -> None:
+    payload = sc.parse_webhook(raw)
+    assert_type(payload, sc.WebhookPayload)
+    assert_type(payload.signals, tuple[sc.WebhookSignal, ...])
+    assert_type(payload.signals[0].retrieved_at, datetime | None)
+    assert_type(payload.delivered_at, datetime | None)
+    assert_type(battery.percent_remaining, float | None)
