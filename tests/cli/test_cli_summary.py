@@ -138,8 +138,16 @@ def test_summary_json_has_the_documented_shape(emu: Emulator, tmp_path: Path) ->
     assert figures["vehicles"] == 3
     assert figures["rounds"] == {"planned": 2, "completed": 2, "started": 2}
     polls = figures["polls"]
-    assert set(polls) == {"total", "ok", "error", "skipped", "skipped_by_reason", "second_job"}
-    assert polls["total"] == polls["ok"] + polls["error"] + polls["skipped"] == 6
+    assert set(polls) == {
+        "total",
+        "ok",
+        "error",
+        "parked",
+        "skipped",
+        "skipped_by_reason",
+        "second_job",
+    }
+    assert polls["total"] == polls["ok"] + polls["error"] + polls["parked"] + polls["skipped"] == 6
     assert polls["second_job"] == 0
     assert polls["skipped"] == sum(polls["skipped_by_reason"].values())
     reads = figures["reads"]
