@@ -69,6 +69,8 @@ def test_requests_add_up_and_match_what_the_api_received(emu: Emulator, tmp_path
         "logical": 6,
         "ok": 6,
         "failed": 0,
+        "parked": 0,
+        "parked_by_reason": {},
         "deduplicated": 0,
         "failed_by_type": {},
     }
