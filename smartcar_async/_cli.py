@@ -51,6 +51,7 @@ from ._names import ReadName, UnitSystem
 from ._observability import ClientStats
 from ._origins import api_origin, check_origin
 from ._poller import READ_NAMES, FleetPoller, PollResult, check_reads
+from ._sqlite_state import SQLiteState
 from ._validate import check_bound
 from ._vehicle import Vehicle
 from ._vehicles_file import (
@@ -83,6 +84,8 @@ DEMO_ITEM_ERRORS: Final = 0.005
 #: default, and rounds five minutes apart when more are asked for.
 API_INTERVAL: Final = 300.0
 API_ROUNDS: Final = 1
+#: Seconds before a read that answered COMPATIBILITY or PERMISSION is asked again.
+DEFAULT_RECHECK: Final = 86_400.0
 TOKEN_ENV: Final = "SMARTCAR_ACCESS_TOKEN"
 #: Exit statuses by the signal that stopped the run: 128 + its number, as shells report.
 SIGNAL_EXITS: Final = {"SIGINT": 130, "SIGTERM": 143}
@@ -292,6 +295,26 @@ def _parser(secrets: Sequence[str], *, log_json: bool = False) -> _Parser:
         "--units", choices=("metric", "imperial"), default="metric", help="unit system"
     )
     polling.add_argument(
+        "--recheck",
+        type=float,
+        default=DEFAULT_RECHECK,
+        metavar="SECONDS",
+        help=(
+            "a read that answers COMPATIBILITY or PERMISSION (billed like any read) is not "
+            "asked again for this long, and shows as parked; a vehicle whose token is "
+            "refused (AUTHENTICATION) is parked until its token changes or this passes "
+            f"(default {DEFAULT_RECHECK:g}, a day)"
+        ),
+    )
+    polling.add_argument(
+        "--state",
+        metavar="PATH",
+        help=(
+            "keep poll state in this SQLite file (created owner-only if missing): parked "
+            "reads and back-offs survive a restart; without it they last for the run"
+        ),
+    )
+    polling.add_argument(
         "--shard",
         metavar="I/N",
         help="poll only shard I of N (0-based), split by a stable hash of the vehicle id",
@@ -368,6 +391,8 @@ class _Config:
     max_retries: int | None
     units: str
     shard: tuple[int, int] | None
+    recheck: float = DEFAULT_RECHECK
+    state: str | None = None
 
 
 def _config(args: argparse.Namespace, parser: _Parser) -> _Config:
@@ -415,6 +440,13 @@ def _config(args: argparse.Namespace, parser: _Parser) -> _Config:
         parser.error("--fleet-size must be >= 1")
     if args.summary_json is not None:
         _check_writable(args.summary_json, "--summary-json", parser)
+    try:
+        recheck = check_bound("--recheck", args.recheck, optional=False)
+    except ValueError as exc:
+        parser.error(str(exc))
+    assert recheck is not None
+    if args.state is not None:
+        _check_writable(args.state, "--state", parser)
     return _Config(
         demo=demo,
         vehicles=tuple(vehicles),
@@ -431,6 +463,8 @@ def _config(args: argparse.Namespace, parser: _Parser) -> _Config:
         max_retries=args.max_retries,
         units=args.units,
         shard=_shard(args.shard, parser) if args.shard else None,
+        recheck=recheck,
+        state=args.state,
     )
 
 
@@ -478,9 +512,12 @@ def _vehicles(args: argparse.Namespace, parser: _Parser) -> list[VehicleRow]:
                     "the same vehicle id as a --vehicle"
                 )
             if row.refresh_token is not None:
+                # Without --state a rotated token would be lost at exit; with it,
+                # refreshing is not there yet either.
+                needs = "are not supported yet" if args.state else "need --state"
                 parser.error(
                     f"--vehicles-file {args.vehicles_file}, line {row.line}: "
-                    "refresh tokens need --state (not yet supported in this version)"
+                    f"refresh tokens {needs} (not yet supported in this version)"
                 )
             rows.append(row if row.access_token else attrs.evolve(row, access_token=token))
     if not rows:
@@ -601,6 +638,8 @@ def _csv_rows(result: PollResult) -> list[list[Any]]:
         rows.append(
             [*head, name, "error", "", "", "", type(error).__name__, error.code or "", seconds]
         )
+    for name, reason in result.parked.items():
+        rows.append([*head, name, "parked", "", "", "", reason, "", ""])
     return rows
 
 
@@ -785,6 +824,10 @@ async def _poll(
         if not cfg.demo:
             where = label = client.api_origin
         handles = [_handle(client, row, cfg.units) for row in vehicles]
+        store = None
+        if cfg.state is not None:
+            # Closed after the pollers: their last records are saved as they stop.
+            store = await stack.enter_async_context(SQLiteState(cfg.state))
         options: dict[str, Any] = {
             "interval": cfg.interval,
             "jitter": cfg.jitter,
@@ -792,11 +835,14 @@ async def _poll(
             "max_concurrent_vehicles": cfg.concurrency,
             "timeout": cfg.timeout,
             "shard": cfg.shard,
+            "recheck": cfg.recheck,
         }
         # Names from the command line were checked by check_reads in _config.
         reads = cast("tuple[ReadName, ...]", cfg.reads)
         also = cast("tuple[ReadName, ...]", cfg.also)
-        main_job = FleetPoller(reads=reads, vehicles=handles, **options)
+        # Records are written whole, one poller per vehicle and store: the
+        # second job's parks last for the run only.
+        main_job = FleetPoller(reads=reads, vehicles=handles, state=store, **options)
         second = FleetPoller(reads=also, vehicles=handles, **options) if also else None
         expected = outcome.vehicles = len(main_job)
         tally = outcome.tally = Tally(expected)

@@ -95,13 +95,23 @@ class Samples:
 class RoundTally:
     """Counts for one round of the main job."""
 
-    __slots__ = ("done", "errored", "first_start", "last_end", "number", "ok", "skipped")
+    __slots__ = (
+        "done",
+        "errored",
+        "first_start",
+        "last_end",
+        "number",
+        "ok",
+        "parked",
+        "skipped",
+    )
 
     def __init__(self, number: int) -> None:
         self.number = number
         self.done = 0
         self.ok = 0
         self.errored = 0
+        self.parked = 0
         self.skipped = 0
         self.first_start: dt.datetime | None = None
         self.last_end: dt.datetime | None = None
@@ -121,6 +131,8 @@ class Tally:
         self.polls = 0
         self.ok = 0
         self.errored = 0
+        # Polls in which every read was parked (nothing was sent).
+        self.parked = 0
         self.skipped: Counter[str] = Counter()
         self.errors_by_type: Counter[str] = Counter()
         self.latencies = Samples()
@@ -131,11 +143,14 @@ class Tally:
         # Reads of both jobs, by outcome.
         self.reads_ok = 0
         self.reads_failed = 0
+        # Reads not requested because they are parked, by reason.
+        self.reads_parked: Counter[str] = Counter()
 
     def record(self, result: PollResult, *, main: bool = True) -> RoundTally | None:
         """Count one result; for the main job, return its round's tally."""
         self.reads_ok += len(result.values)
         self.reads_failed += len(result.errors)
+        self.reads_parked.update(result.parked.values())
         for error in result.errors.values():
             self.errors_by_type[type(error).__name__] += 1
         for seconds in result.timings.values():
@@ -149,16 +164,20 @@ class Tally:
             round_ = self._open[result.round] = RoundTally(result.round)
             self.rounds_seen = max(self.rounds_seen, result.round)
         round_.done += 1
+        outcome = result.outcome
         if result.skipped is not None:
             self.skipped[result.skipped] += 1
             round_.skipped += 1
-        elif result.errors:
+        elif outcome == "error":
             self.errored += 1
             round_.errored += 1
+        elif outcome == "parked":
+            self.parked += 1
+            round_.parked += 1
         else:
             self.ok += 1
             round_.ok += 1
-        if result.skipped is None:
+        if outcome in ("ok", "error"):
             end = result.started_at + dt.timedelta(seconds=result.latency)
             if round_.first_start is None or result.started_at < round_.first_start:
                 round_.first_start = result.started_at
@@ -207,6 +226,8 @@ def summary_figures(
     The shape is documented in the README (fleet polling) and versioned by
     ``schema``. HTTP requests add up: ``total == batches + single_gets +
     writes``, and ``retries`` counts requests among them, not extra ones.
+    Polls add up too: ``total == ok + error + parked + skipped``; ``parked``
+    polls sent nothing, every read of theirs being parked.
     """
     samples = tally.latencies
     return {
@@ -226,6 +247,7 @@ def summary_figures(
             "total": tally.polls,
             "ok": tally.ok,
             "error": tally.errored,
+            "parked": tally.parked,
             "skipped": sum(tally.skipped.values()),
             "skipped_by_reason": dict(sorted(tally.skipped.items())),
             "second_job": tally.other_polls,
@@ -234,6 +256,8 @@ def summary_figures(
             "logical": stats.logical_reads,
             "ok": tally.reads_ok,
             "failed": tally.reads_failed,
+            "parked": sum(tally.reads_parked.values()),
+            "parked_by_reason": dict(sorted(tally.reads_parked.items())),
             "deduplicated": stats.dedupe_hits,
             "failed_by_type": dict(tally.errors_by_type.most_common()),
         },
@@ -283,6 +307,8 @@ def summary_rows(
     """The summary, as (name, value) rows; both renderers show exactly these."""
     skipped = sum(tally.skipped.values())
     polls = f"{_n(tally.polls)}: {_n(tally.ok)} ok, {_n(tally.errored)} with errors"
+    if tally.parked:
+        polls += f", {_n(tally.parked)} all parked"
     if skipped:
         reasons = ", ".join(
             f"{n} {_SKIP_WORDS.get(reason, reason)}" for reason, n in sorted(tally.skipped.items())
@@ -300,6 +326,11 @@ def summary_rows(
     if stopped_by is not None:
         rounds += f" (interrupted by {stopped_by} in round {tally.rounds_seen})"
     outcomes = f"{_n(tally.reads_ok)} ok, {_n(tally.reads_failed)} failed"
+    parked = sum(tally.reads_parked.values())
+    parked_line = "none"
+    if parked:
+        reasons = ", ".join(f"{reason} {_n(n)}" for reason, n in sorted(tally.reads_parked.items()))
+        parked_line = f"{_n(parked)} not requested ({reasons})"
     return [
         ("Vehicles", vehicles),
         ("Reads", jobs),
@@ -307,6 +338,7 @@ def summary_rows(
         ("Rounds", rounds),
         ("Polls (vehicle-rounds)", polls),
         ("Logical reads", f"{_n(stats.logical_reads)} ({outcomes})"),
+        ("Parked reads", parked_line),
         ("HTTP requests sent", requests_line(stats)),
         ("Sub-requests (in batches)", _n(stats.sub_requests)),
         ("Dedupe hits", _n(stats.dedupe_hits)),
@@ -322,9 +354,11 @@ def summary_rows(
 
 def round_line(round_: RoundTally, expected: int, rounds: int | None) -> str:
     of = f"/{rounds}" if rounds else ""
+    parked = f"{round_.parked} all parked · " if round_.parked else ""
     return (
         f"round {round_.number}{of}: {round_.done}/{expected} vehicles · {round_.ok} ok · "
-        f"{round_.errored} with errors · {round_.skipped} skipped · {round_.seconds:.2f} s"
+        f"{round_.errored} with errors · {parked}{round_.skipped} skipped · "
+        f"{round_.seconds:.2f} s"
     )
 
 
@@ -416,7 +450,8 @@ class RichRenderer:
         self._progress.start()
 
     def update(self, round_: RoundTally, expected: int, rounds: int | None) -> None:
-        detail = f"{round_.ok} ok · {round_.errored} errors · {round_.skipped} skipped"
+        parked = f" · {round_.parked} parked" if round_.parked else ""
+        detail = f"{round_.ok} ok · {round_.errored} errors{parked} · {round_.skipped} skipped"
         task = self._tasks.get(round_.number)
         if task is None:
             of = f"/{rounds}" if rounds else ""
@@ -475,6 +510,7 @@ class JsonRenderer:
                 "done": round_.done,
                 "ok": round_.ok,
                 "errored": round_.errored,
+                "parked": round_.parked,
                 "skipped": round_.skipped,
                 "seconds": round(round_.seconds, 3),
             },

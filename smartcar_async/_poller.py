@@ -17,6 +17,20 @@ a rate limit or a vehicle-state error, or its previous poll ran long) gets a
 *skipped* result for that round instead: every round accounts for every
 vehicle, and nothing ever waits for a slow vehicle but that vehicle.
 
+A read that answers COMPATIBILITY (501) or PERMISSION (403) for a vehicle is
+*parked* for that vehicle: not asked again for ``recheck`` seconds, and
+reported as parked in each round's result meanwhile (Smartcar bills the "no"
+as a read). An AUTHENTICATION (401) answer to a vehicle whose handle holds a
+plain token (nothing can refresh it) parks the whole vehicle until its token
+changes (:meth:`FleetPoller.add` with a new one) or ``recheck`` passes. A poll
+whose reads are all parked sends nothing and still yields its result: parking
+never takes a vehicle out of a round.
+
+With a :class:`~smartcar_async.StateStore`, parked reads and back-offs
+survive a restart: records are loaded when the poller starts (and, for
+vehicles added later, before their first poll), saved in batches as they
+change, and flushed when the poller stops, even when it is cancelled.
+
 The machinery is one scheduler task holding a heap with at most one entry per
 vehicle, and at most ``max_concurrent_vehicles`` poll tasks: no task per
 vehicle, no growth with rounds, and a bounded result stream, so a slow
@@ -29,11 +43,13 @@ import datetime as dt
 import hashlib
 import heapq
 import inspect
+import logging
 import math
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from time import perf_counter
 from types import TracebackType
-from typing import Any, Final, Literal, Self
+from typing import Any, Final, Literal, NamedTuple, Self
 
 import anyio
 import attrs
@@ -42,14 +58,28 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from ._converter import unstructure
 from ._endpoints import READS
-from ._exceptions import APITimeoutError, RateLimitError, SmartcarError, VehicleStateError
+from ._exceptions import (
+    APITimeoutError,
+    AuthenticationError,
+    CompatibilityError,
+    PermissionDeniedError,
+    RateLimitError,
+    SmartcarError,
+    StateError,
+    VehicleStateError,
+)
 from ._names import ReadName
+from ._state import ParkedRead, StateStore, VehicleRecord, token_lineage
 from ._validate import check_bound
 from ._vehicle import Vehicle
 
-__all__ = ["FleetPoller", "PollResult", "SkipReason"]
+__all__ = ["FleetPoller", "PollOutcome", "PollResult", "SkipReason"]
+
+logger = logging.getLogger("smartcar_async")
 
 SkipReason = Literal["backoff", "late"]
+#: How a round went for one vehicle (see :attr:`PollResult.outcome`).
+PollOutcome = Literal["ok", "error", "parked", "skipped"]
 
 #: The vehicle reads a poller may take: every batchable GET of the endpoint
 #: table that Vehicle exposes as a method without arguments.
@@ -58,6 +88,19 @@ READ_NAMES: Final[tuple[str, ...]] = tuple(
 )
 
 _DEFAULT_MAX_BACKOFF: Final = 900.0
+_DEFAULT_RECHECK: Final = 86_400.0
+#: Changed records wait this long to be saved together: one durable write
+#: per burst of parks and back-offs rather than one per poll.
+_FLUSH_DELAY: Final = 1.0
+#: How long stopping waits for the last records to be saved.
+_FLUSH_TIMEOUT: Final = 30.0
+
+#: The answers that park a read, and the reason each is reported with.
+_PARKING: Final[tuple[tuple[type[SmartcarError], str], ...]] = (
+    (CompatibilityError, "COMPATIBILITY"),
+    (PermissionDeniedError, "PERMISSION"),
+)
+_AUTHENTICATION: Final = "AUTHENTICATION"
 
 
 @attrs.frozen(kw_only=True)
@@ -70,6 +113,13 @@ class PollResult:
     ``latency`` is the whole poll, from the first read issued to the last
     answer. ``backoff`` is how many seconds the poller now holds this vehicle
     back (after a rate limit or a vehicle-state error; 0.0 otherwise).
+    ``parked`` maps each read that was not requested because it is parked
+    to the reason (``"COMPATIBILITY"``, ``"PERMISSION"``,
+    ``"AUTHENTICATION"``); a polled result's ``values``, ``errors`` and
+    ``parked`` together name every read once. The round a read is parked in
+    reports the answer that parked it in ``errors``; later rounds, in
+    ``parked``. When every read is parked nothing is sent: the result has
+    only ``parked`` (its :attr:`outcome` is ``"parked"``) and a latency of 0.
 
     A *skipped* result (``skipped`` is ``"backoff"`` or ``"late"``) stands for
     a round in which the vehicle was not read: it was backing off through the
@@ -88,11 +138,24 @@ class PollResult:
     timings: Mapping[str, float] = attrs.field(factory=dict)
     skipped: SkipReason | None = None
     backoff: float = 0.0
+    parked: Mapping[str, str] = attrs.field(factory=dict)
+
+    @property
+    def outcome(self) -> PollOutcome:
+        """``"skipped"`` (not read), ``"error"`` (a read failed), ``"parked"``
+        (nothing requested: every read is parked), else ``"ok"``."""
+        if self.skipped is not None:
+            return "skipped"
+        if self.errors:
+            return "error"
+        if not self.values and self.parked:
+            return "parked"
+        return "ok"
 
     @property
     def ok(self) -> bool:
-        """Whether every read of the round succeeded."""
-        return self.skipped is None and not self.errors
+        """Whether the vehicle was read and every read requested succeeded (parked ones aside)."""
+        return self.outcome == "ok"
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict: models as snake_case dicts, errors as their fields, ISO times."""
@@ -106,6 +169,7 @@ class PollResult:
             "values": {name: unstructure(value) for name, value in self.values.items()},
             "errors": {name: error_dict(error) for name, error in self.errors.items()},
             "timings": {name: round(seconds, 6) for name, seconds in self.timings.items()},
+            "parked": dict(self.parked),
         }
 
 
@@ -122,15 +186,37 @@ def error_dict(error: SmartcarError) -> dict[str, Any]:
     }
 
 
+class _Park(NamedTuple):
+    """A parked read, in the poller's clock (a :class:`ParkedRead` is in epoch seconds)."""
+
+    reason: str
+    until: float
+    #: The token fingerprint the park was decided under; None: not tied to a token.
+    fingerprint: str | None
+
+
 class _VehicleState:
     """What the poller knows about one vehicle between its polls."""
 
-    __slots__ = ("blocked_until", "failures", "last_round", "removed", "vehicle")
+    __slots__ = (
+        "blocked_until",
+        "failures",
+        "last_round",
+        "loaded",
+        "parked",
+        "removed",
+        "vehicle",
+    )
 
     def __init__(self, vehicle: Vehicle, former: _VehicleState | None = None) -> None:
         self.vehicle = vehicle
         self.blocked_until: float = -math.inf if former is None else former.blocked_until
         self.failures: int = 0 if former is None else former.failures
+        # Read name -> park. Reads of other pollers (or of an earlier run with
+        # other reads) that a store gave back are kept, and saved again.
+        self.parked: dict[str, _Park] = {} if former is None else former.parked
+        # Whether the store's record (if any) has been applied.
+        self.loaded: bool = False if former is None else former.loaded
         # The last round dispatched (polled or skipped): a vehicle removed and
         # added again (a token rotation) must not be polled twice in a round.
         self.last_round: int = 0 if former is None else former.last_round
@@ -203,6 +289,16 @@ class FleetPoller:
         max_buffered_results: results held for a slow consumer before
             polling waits for it.
         vehicles: vehicles to start with (the same as :meth:`add`).
+        recheck: seconds a parked read (COMPATIBILITY, PERMISSION) or a
+            parked vehicle (AUTHENTICATION) waits before it is asked again;
+            default 24 hours.
+        state: a :class:`~smartcar_async.StateStore` (``SQLiteState(path)``)
+            that keeps parked reads and back-offs across restarts. The
+            caller opens and closes it; the poller only loads and saves
+            vehicle records (one poller per vehicle and store at a time).
+            A store that fails on entry raises :class:`StateError` there;
+            one that fails later is logged and tried again, and a last
+            save that fails when the poller stops raises it.
 
     Leaving the ``async with`` block stops polling: reads in flight are
     cancelled, and every ``results()`` iterator ends. An API failure is a
@@ -224,6 +320,8 @@ class FleetPoller:
         shard: tuple[int, int] | None = None,
         max_buffered_results: int = 100,
         vehicles: Iterable[Vehicle] = (),
+        recheck: float = _DEFAULT_RECHECK,
+        state: StateStore | None = None,
     ) -> None:
         self._reads = check_reads(reads)
         self._interval = _positive("interval", interval)
@@ -243,6 +341,16 @@ class FleetPoller:
         self._shard = _check_shard(shard)
         _count("max_buffered_results", max_buffered_results, minimum=0)
         self._buffer = max_buffered_results
+        self._recheck = _positive("recheck", recheck)
+        if state is not None and not isinstance(state, StateStore):
+            raise TypeError(
+                f"state must be a StateStore (e.g. SQLiteState), not {type(state).__name__}"
+            )
+        self._store = state
+        # Vehicles whose record changed since the last save, by id.
+        self._dirty: dict[str, _VehicleState] = {}
+        self._dirty_event: anyio.Event | None = None
+        self._flusher = anyio.CancelScope()
 
         self._phase: Literal["new", "running", "finished", "closed"] = "new"
         self._states: dict[str, _VehicleState] = {}
@@ -266,6 +374,9 @@ class FleetPoller:
     async def __aenter__(self) -> Self:
         if self._phase != "new":
             raise RuntimeError(f"This poller is {self._phase}; create a new one")
+        if self._store is not None:
+            # Before anything starts: a store that cannot be read fails the entry, cleanly.
+            await self._load(list(self._states.values()))
         self._send, self._receive = anyio.create_memory_object_stream[PollResult](self._buffer)
         self._slots = anyio.Semaphore(self._max_concurrent)
         self._wakeup = anyio.Event()
@@ -277,6 +388,11 @@ class FleetPoller:
         for state in self._states.values():
             self._plan(state, 1)
         tg.start_soon(self._schedule)
+        if self._store is not None:
+            self._dirty_event = anyio.Event()
+            if self._dirty:
+                self._dirty_event.set()
+            tg.start_soon(self._flush_now_and_then)
         return self
 
     async def __aexit__(
@@ -288,18 +404,32 @@ class FleetPoller:
         assert self._tg is not None
         assert self._receive is not None
         self.stop()
+        self._flusher.cancel()
+        body_failed = exc is not None and not isinstance(exc, anyio.get_cancelled_exc_class())
         try:
-            if exc is not None and not isinstance(exc, anyio.get_cancelled_exc_class()):
-                # The body failed: let its exception propagate as it is, not
-                # wrapped in the task group's ExceptionGroup.
+            if body_failed:
+                # Let the body's exception propagate as it is, not wrapped in
+                # the task group's ExceptionGroup.
                 await self._tg.__aexit__(None, None, None)
-                return None
-            return await self._tg.__aexit__(exc_type, exc, tb)
-        finally:
-            self._phase = "closed"
-            # Consumers still waiting in other tasks end their loops now.
-            self._receive.close()
-            self._heap.clear()
+                suppress: bool | None = None
+            else:
+                suppress = await self._tg.__aexit__(exc_type, exc, tb)
+        except BaseException:
+            self._close()
+            await self._final_flush(failing=True)
+            raise
+        self._close()
+        # A store that cannot take the last records fails the block, unless
+        # something else already does (that exception is the one to see).
+        await self._final_flush(failing=exc is not None and not suppress)
+        return suppress
+
+    def _close(self) -> None:
+        assert self._receive is not None
+        self._phase = "closed"
+        # Consumers still waiting in other tasks end their loops now.
+        self._receive.close()
+        self._heap.clear()
 
     def stop(self) -> None:
         """Stop polling now: reads in flight are cancelled, ``results()`` ends once drained.
@@ -320,7 +450,9 @@ class FleetPoller:
         """Poll these vehicles too, from the current round on; return how many this shard took.
 
         A vehicle id already present gets the new handle (its next poll uses
-        it); its schedule and back-off are kept.
+        it); its schedule and back-off are kept, and its parks that belong to
+        the old token (AUTHENTICATION, PERMISSION) are lifted if the token
+        changed.
         """
         if self._phase in ("finished", "closed"):
             raise RuntimeError(f"This poller is {self._phase}; it takes no more vehicles")
@@ -339,6 +471,7 @@ class FleetPoller:
             state = self._states.get(vehicle_id)
             if state is not None:
                 state.vehicle = vehicle
+                self._lift_parks(state, None)
                 continue
             state = _VehicleState(vehicle, self._gone.pop(vehicle_id, None))
             self._states[vehicle_id] = state
@@ -509,9 +642,23 @@ class FleetPoller:
         _, _, state, round_, skip = heapq.heappop(self._heap)
         if state.removed:
             return
+        if self._store is not None and not state.loaded:
+            # Added while running: its record (a back-off, parked reads) may
+            # change this very poll. Everything added meanwhile loads with it.
+            await self._load([s for s in self._states.values() if not s.loaded])
+            if not state.removed:
+                self._plan(state, round_)
+            return
         if skip is not None:
             state.last_round = round_
             await self._emit_skip(state, round_, skip)
+            self._plan(state, round_ + 1)
+            return
+        reads, parked = self._split_reads(state)
+        if not reads:
+            # Nothing to ask: no request, no concurrency slot, still a result.
+            state.last_round = round_
+            await self._emit(state, round_, parked=parked)
             self._plan(state, round_ + 1)
             return
         await self._slots.acquire()
@@ -520,9 +667,20 @@ class FleetPoller:
             return
         state.last_round = round_
         self._inflight += 1
-        polls.start_soon(self._poll, state, round_)
+        polls.start_soon(self._poll, state, round_, reads, parked)
 
     async def _emit_skip(self, state: _VehicleState, round_: int, reason: SkipReason) -> None:
+        await self._emit(state, round_, skipped=reason)
+
+    async def _emit(
+        self,
+        state: _VehicleState,
+        round_: int,
+        *,
+        skipped: SkipReason | None = None,
+        parked: Mapping[str, str] | None = None,
+    ) -> None:
+        """Send a result for a round in which nothing was requested."""
         assert self._send is not None
         now = anyio.current_time()
         await self._send.send(
@@ -531,15 +689,18 @@ class FleetPoller:
                 round=round_,
                 started_at=dt.datetime.now(dt.UTC),
                 latency=0.0,
-                skipped=reason,
+                skipped=skipped,
                 backoff=max(0.0, state.blocked_until - now),
+                parked=parked or {},
             )
         )
 
-    async def _poll(self, state: _VehicleState, round_: int) -> None:
+    async def _poll(
+        self, state: _VehicleState, round_: int, reads: tuple[str, ...], parked: Mapping[str, str]
+    ) -> None:
         assert self._send is not None
         try:
-            result = await self._read(state, round_)
+            result = await self._read(state, round_, reads, parked)
             await self._send.send(result)
         finally:
             self._slots.release()
@@ -548,7 +709,9 @@ class FleetPoller:
                 self._plan(state, round_ + 1)
             self._wake()
 
-    async def _read(self, state: _VehicleState, round_: int) -> PollResult:
+    async def _read(
+        self, state: _VehicleState, round_: int, reads: tuple[str, ...], parked: Mapping[str, str]
+    ) -> PollResult:
         vehicle = state.vehicle
         values: dict[str, Any] = {}
         errors: dict[str, SmartcarError] = {}
@@ -572,16 +735,17 @@ class FleetPoller:
             # Started in the same event-loop turn, the reads land in one
             # coalescer window: one batch request per vehicle and round.
             async with anyio.create_task_group() as tg:
-                for name in self._reads:
+                for name in reads:
                     tg.start_soon(read, name)
         latency = perf_counter() - began
         if scope.cancelled_caught:
-            for name in self._reads:
+            for name in reads:
                 if name not in values and name not in errors:
                     errors[name] = APITimeoutError(
                         f"{name} got no answer within the poller's timeout of {self._timeout:g} s"
                     )
         backoff = self._note_outcome(state, errors)
+        self._note_parks(state, vehicle, errors)
         return PollResult(
             vehicle_id=vehicle.vehicle_id,
             round=round_,
@@ -591,6 +755,7 @@ class FleetPoller:
             errors={n: errors[n] for n in self._reads if n in errors},
             timings={n: timings[n] for n in self._reads if n in timings},
             backoff=backoff,
+            parked={n: parked[n] for n in self._reads if n in parked},
         )
 
     def _note_outcome(self, state: _VehicleState, errors: Mapping[str, SmartcarError]) -> float:
@@ -598,9 +763,12 @@ class FleetPoller:
         retry_afters = [e.retry_after for e in errors.values() if isinstance(e, RateLimitError)]
         state_error = any(isinstance(e, VehicleStateError) for e in errors.values())
         if not retry_afters and not state_error:
-            state.failures = 0
+            if state.failures:
+                state.failures = 0
+                self._mark_dirty(state)
             return 0.0
         state.failures += 1
+        self._mark_dirty(state)
         # The power stops growing at 2**63: a vehicle asleep for a thousand
         # rounds must not overflow it.
         growth = 2.0 ** min(state.failures - 1, 63)
@@ -612,6 +780,205 @@ class FleetPoller:
             delay = max(delay, *told)
         state.blocked_until = anyio.current_time() + delay
         return delay
+
+    # ------------------------------------------------------------- parking
+
+    def _split_reads(self, state: _VehicleState) -> tuple[tuple[str, ...], dict[str, str]]:
+        """The reads to request this poll, and the parked ones with their reasons."""
+        self._lift_parks(state, anyio.current_time())
+        if any(park.reason == _AUTHENTICATION for park in state.parked.values()):
+            # The token was refused and nothing can refresh it: ask for nothing.
+            return (), dict.fromkeys(self._reads, _AUTHENTICATION)
+        parked = {name: state.parked[name].reason for name in self._reads if name in state.parked}
+        return tuple(name for name in self._reads if name not in parked), parked
+
+    def _lift_parks(self, state: _VehicleState, now: float | None) -> None:
+        """Drop the parks that ran out (``now``) or were decided under another token."""
+        if not state.parked:
+            return
+        token = _fingerprint(state.vehicle)
+        stale = [
+            name
+            for name, park in state.parked.items()
+            if (now is not None and park.until <= now)
+            or (park.fingerprint is not None and park.fingerprint != token)
+        ]
+        for name in stale:
+            del state.parked[name]
+        if stale:
+            self._mark_dirty(state)
+
+    def _note_parks(
+        self, state: _VehicleState, vehicle: Vehicle, errors: Mapping[str, SmartcarError]
+    ) -> None:
+        """Park the reads (or the vehicle) whose answer will not change by asking again."""
+        if not errors:
+            return
+        until = anyio.current_time() + self._recheck
+        token = _fingerprint(vehicle)
+        if token is not None and any(isinstance(e, AuthenticationError) for e in errors.values()):
+            for name in self._reads:
+                state.parked[name] = _Park(_AUTHENTICATION, until, token)
+            self._mark_dirty(state)
+            return
+        for name, error in errors.items():
+            for kind, reason in _PARKING:
+                if isinstance(error, kind):
+                    # A PERMISSION answer is about the token's grant: a new
+                    # token (the user consented again) deserves a new try.
+                    tied = token if reason == "PERMISSION" else None
+                    state.parked[name] = _Park(reason, until, tied)
+                    self._mark_dirty(state)
+                    break
+
+    @property
+    def reads_parked(self) -> int:
+        """How many (vehicle, read) pairs of this poller's reads are parked now."""
+        count = 0
+        for state in self._states.values():
+            if any(park.reason == _AUTHENTICATION for park in state.parked.values()):
+                count += len(self._reads)
+            else:
+                count += sum(name in state.parked for name in self._reads)
+        return count
+
+    @property
+    def vehicles_gated(self) -> int:
+        """How many vehicles are held back now: backing off, or parked whole (AUTHENTICATION)."""
+        now = anyio.current_time() if self._phase == "running" else -math.inf
+        return sum(
+            state.blocked_until > now
+            or any(park.reason == _AUTHENTICATION for park in state.parked.values())
+            for state in self._states.values()
+        )
+
+    # --------------------------------------------------------------- state
+
+    async def _load(self, states: list[_VehicleState]) -> None:
+        """Apply the store's records to ``states`` (one call for all of them)."""
+        assert self._store is not None
+        if not states:
+            return
+        ids = [state.vehicle.vehicle_id for state in states]
+        if self._phase == "new":
+            records = await self._store.load_vehicles(ids)
+        else:
+            try:
+                records = await self._store.load_vehicles(ids)
+            except StateError as exc:
+                # Polling goes on without the record: at worst, a parked
+                # read is asked once more.
+                logger.warning(
+                    "Could not load the poll state of %d vehicle(s): %s",
+                    len(ids),
+                    exc,
+                    extra={"event": "state_load_failed"},
+                )
+                records = {}
+        wall, now = time.time(), anyio.current_time()
+        for state in states:
+            state.loaded = True
+            record = records.get(state.vehicle.vehicle_id)
+            if record is not None:
+                self._restore(state, record, now - wall)
+
+    def _restore(self, state: _VehicleState, record: VehicleRecord, shift: float) -> None:
+        """Take a stored record's back-off and parks (epoch seconds + ``shift`` = our clock)."""
+        if record.blocked_until is not None:
+            state.blocked_until = max(state.blocked_until, record.blocked_until + shift)
+        state.failures = max(state.failures, record.failures)
+        for name, stored in record.parked.items():
+            state.parked.setdefault(
+                name, _Park(stored.reason, stored.until + shift, stored.fingerprint)
+            )
+        # ``next_due`` is not taken: a run's rounds start when it starts, and
+        # a back-off (``blocked_until``) is what may hold a vehicle back.
+        self._lift_parks(state, anyio.current_time())
+
+    def _mark_dirty(self, state: _VehicleState) -> None:
+        if self._store is None:
+            return
+        self._dirty[state.vehicle.vehicle_id] = state
+        if self._dirty_event is not None:
+            self._dirty_event.set()
+
+    def _record(self, state: _VehicleState, shift: float) -> VehicleRecord:
+        """The state as a store keeps it (our clock + ``shift`` = epoch seconds)."""
+        now = anyio.current_time()
+        return VehicleRecord(
+            blocked_until=state.blocked_until + shift if state.blocked_until > now else None,
+            failures=state.failures,
+            parked={
+                name: ParkedRead(
+                    reason=park.reason, until=park.until + shift, fingerprint=park.fingerprint
+                )
+                for name, park in state.parked.items()
+            },
+        )
+
+    async def _flush(self) -> None:
+        """Save every changed record in one call; on failure they stay marked for the next."""
+        if not self._dirty or self._store is None:
+            return
+        batch, self._dirty = self._dirty, {}
+        shift = time.time() - anyio.current_time()
+        records = {vid: self._record(state, shift) for vid, state in batch.items()}
+        try:
+            await self._store.save_vehicles(records)
+        except BaseException:
+            # Newer changes (marked meanwhile) win; records are written whole.
+            self._dirty = {**batch, **self._dirty}
+            raise
+
+    async def _flush_now_and_then(self) -> None:
+        """Save changed records a moment after they change, batched, until the poller stops."""
+        with self._flusher:
+            while True:
+                assert self._dirty_event is not None
+                await self._dirty_event.wait()
+                await anyio.sleep(_FLUSH_DELAY)
+                self._dirty_event = anyio.Event()
+                try:
+                    await self._flush()
+                except StateError as exc:
+                    logger.warning(
+                        "Could not save the poll state of %d vehicle(s); trying again later: %s",
+                        len(self._dirty),
+                        exc,
+                        extra={"event": "state_save_failed"},
+                    )
+
+    async def _final_flush(self, *, failing: bool) -> None:
+        """The last save, shielded from the cancellation that may be stopping us."""
+        if self._store is None:
+            return
+        with anyio.move_on_after(_FLUSH_TIMEOUT, shield=True) as scope:
+            try:
+                await self._flush()
+            except StateError as exc:
+                if not failing:
+                    raise
+                logger.error(
+                    "Could not save the poll state of %d vehicle(s) at exit: %s",
+                    len(self._dirty),
+                    exc,
+                    extra={"event": "state_save_failed"},
+                )
+        if scope.cancelled_caught:
+            message = f"the state store did not save within {_FLUSH_TIMEOUT:g} s of stopping"
+            if not failing:
+                raise StateError(message)
+            logger.error(message, extra={"event": "state_save_failed"})
+
+
+def _fingerprint(vehicle: Vehicle) -> str | None:
+    """A digest naming the handle's plain token (never the token); None for a token source.
+
+    Only a plain token cannot be refreshed, and only a plain token can be
+    compared after a restart.
+    """
+    auth = vehicle._key.auth
+    return token_lineage(auth) if isinstance(auth, str) else None
 
 
 def shard_of(vehicle_id: str, shards: int) -> int:

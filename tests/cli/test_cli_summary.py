@@ -69,6 +69,8 @@ def test_requests_add_up_and_match_what_the_api_received(emu: Emulator, tmp_path
         "logical": 6,
         "ok": 6,
         "failed": 0,
+        "parked": 0,
+        "parked_by_reason": {},
         "deduplicated": 0,
         "failed_by_type": {},
     }
@@ -138,8 +140,16 @@ def test_summary_json_has_the_documented_shape(emu: Emulator, tmp_path: Path) ->
     assert figures["vehicles"] == 3
     assert figures["rounds"] == {"planned": 2, "completed": 2, "started": 2}
     polls = figures["polls"]
-    assert set(polls) == {"total", "ok", "error", "skipped", "skipped_by_reason", "second_job"}
-    assert polls["total"] == polls["ok"] + polls["error"] + polls["skipped"] == 6
+    assert set(polls) == {
+        "total",
+        "ok",
+        "error",
+        "parked",
+        "skipped",
+        "skipped_by_reason",
+        "second_job",
+    }
+    assert polls["total"] == polls["ok"] + polls["error"] + polls["parked"] + polls["skipped"] == 6
     assert polls["second_job"] == 0
     assert polls["skipped"] == sum(polls["skipped_by_reason"].values())
     reads = figures["reads"]

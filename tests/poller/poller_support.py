@@ -148,3 +148,15 @@ def run_cli_in_pty(
 
 def json_lines(text: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def requested(emu: Any, vehicle_id: str, path: str) -> int:
+    """How many times the emulator was asked for ``path`` of a vehicle: batch items and GETs."""
+    prefix = f"/v2.0/vehicles/{vehicle_id}"
+    count = 0
+    for request in emu.requests:
+        if request.path == f"{prefix}/batch" and isinstance(request.body, dict):
+            count += sum(item.get("path") == path for item in request.body.get("requests", []))
+        elif request.method == "GET" and request.path == prefix + path:
+            count += 1
+    return count
