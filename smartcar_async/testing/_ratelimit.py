@@ -85,7 +85,7 @@ class RateLimiter:
         if rate <= 0 or cost > capacity:
             # No wait helps: the bucket never refills, or never holds this much.
             return Limited(None)
-        return Limited(max(1, math.ceil((cost - self._tokens) / rate)))
+        return Limited(max(1, _whole_seconds((cost - self._tokens) / rate)))
 
     def app_tokens(self, limits: RateLimits) -> float | None:
         """Tokens left in the bucket now (None when the app limit is off)."""
@@ -119,9 +119,15 @@ class RateLimiter:
             return Limited(max(1, math.ceil(window)))
         # The (len - allowed)-th oldest stamp must expire before one more fits.
         frees_at = stamps[len(stamps) - allowed] + window
-        return Limited(max(1, math.ceil(frees_at - now)))
+        return Limited(max(1, _whole_seconds(frees_at - now)))
 
     def _sweep(self, cutoff: float) -> None:
         idle = [vid for vid, stamps in self._windows.items() if not stamps or stamps[-1] <= cutoff]
         for vid in idle:
             del self._windows[vid]
+
+
+def _whole_seconds(seconds: float) -> int:
+    """Seconds rounded up, after float noise is rounded away: (t + 60) - t is 60.000000000000114
+    for some t, and 11 / (11 / 60) is 60.00000000000001; both must say 60, not 61."""
+    return math.ceil(round(seconds, 6))
