@@ -6,18 +6,21 @@ Start with :class:`Client`; test against :mod:`smartcar_async.testing`.
 from __future__ import annotations
 
 from ._account import (
+    SIGNATURE_HEADER,
+    AuthClient,
+    challenge_response,
     delete_connections,
     get_compatibility,
     get_compatibility_matrix,
     get_connections,
     get_user,
     get_vehicles,
+    hash_challenge,
     iter_connections,
     iter_permissions,
     iter_vehicles,
-)
-from ._auth import (
-    AuthClient,
+    parse_webhook,
+    verify_payload,
 )
 from ._batch import (
     BatchResponse,
@@ -170,13 +173,6 @@ from ._vehicle import (
     Vehicle,
 )
 from ._version import __version__
-from ._webhooks import (
-    SIGNATURE_HEADER,
-    challenge_response,
-    hash_challenge,
-    parse_webhook,
-    verify_payload,
-)
 
 __all__ = [
     "MAX_RETRY_AFTER",

@@ -33,7 +33,6 @@ from ._exceptions import (
     SmartcarError,
 )
 from ._gates import Gates, TokenBucket
-from ._http import USER_AGENT
 from ._models import Meta
 from ._names import UnitSystem
 from ._observability import (
@@ -61,7 +60,7 @@ from ._origins import DEFAULT_API_ORIGIN
 from ._origins import api_origin as resolve_api_origin
 from ._retry import RetryConfig, is_transient
 from ._tokens import TokenSource
-from ._transport import RawResponse, Transport
+from ._transport import USER_AGENT, RawResponse, Transport
 from ._validate import check_bound, check_int, check_token
 
 if TYPE_CHECKING:

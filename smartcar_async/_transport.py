@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import json
+import platform
 import time
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
@@ -38,8 +39,15 @@ from ._exceptions import (
 )
 from ._options import DEFAULT_MAX_RESPONSE_SIZE, check_response_size
 from ._secrets import secrets_for
+from ._version import __version__
 
-__all__ = ["ConnectionDropped", "RawResponse", "Transport", "map_transport_error"]
+__all__ = ["USER_AGENT", "ConnectionDropped", "RawResponse", "Transport", "map_transport_error"]
+
+#: The default ``User-Agent`` of every request, the client's and the one-off calls'.
+USER_AGENT: Final = (
+    f"smartcar-async/{__version__} (Python {platform.python_version()}; "
+    f"aiohttp {aiohttp.__version__})"
+)
 
 
 @attrs.frozen

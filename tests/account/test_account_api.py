@@ -27,8 +27,8 @@ from smartcar_async import (
     ValidationError,
     Vehicles,
 )
-from smartcar_async import _account as account
-from smartcar_async._account import (
+from smartcar_async._account import _api as account
+from smartcar_async._account._api import (
     delete_connections,
     get_compatibility,
     get_compatibility_matrix,

@@ -27,7 +27,7 @@ from smartcar_async import (
     SmartcarError,
     ValidationError,
 )
-from smartcar_async._auth import AuthClient, _access_from
+from smartcar_async._account._auth import AuthClient, _access_from
 from smartcar_async._transport import RawResponse
 from smartcar_async.testing import Emulator
 

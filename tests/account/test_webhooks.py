@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from smartcar_async import InvalidResponseError, WebhookPayload
-from smartcar_async._webhooks import (
+from smartcar_async._account._webhooks import (
     SIGNATURE_HEADER,
     challenge_response,
     hash_challenge,

@@ -38,7 +38,7 @@ from net_support import (
 from raw_server import RawRequest, http_response, json_answer, raw_server
 
 import smartcar_async as sc
-from smartcar_async._auth import MAX_EXPIRES_IN
+from smartcar_async._account._auth import MAX_EXPIRES_IN
 from smartcar_async._exceptions import MAX_RETRY_AFTER, parse_retry_after
 from smartcar_async._gates import Gates, TokenBucket
 from smartcar_async._models_account import Access

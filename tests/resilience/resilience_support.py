@@ -275,7 +275,7 @@ def auth_client_class() -> Any:
         from smartcar_async import AuthClient  # type: ignore[attr-defined]
     except ImportError:
         try:
-            from smartcar_async._auth import AuthClient
+            from smartcar_async._account._auth import AuthClient
         except ImportError:
             return None
     return AuthClient

@@ -17,10 +17,10 @@ import json
 from collections.abc import Mapping
 from typing import Any, Final
 
-from ._converter import structure
-from ._exceptions import InvalidResponseError
-from ._models_account import WebhookPayload
-from ._validate import check_text
+from .._converter import structure
+from .._exceptions import InvalidResponseError
+from .._models_account import WebhookPayload
+from .._validate import check_text
 
 __all__ = [
     "SIGNATURE_HEADER",

@@ -24,15 +24,15 @@ from urllib.parse import urlencode
 
 import aiohttp
 
-from . import _origins
-from ._account import check_scopes, check_vin, client_credentials
-from ._exceptions import ClientClosedError, InvalidResponseError, SmartcarError
+from .. import _origins
+from .._exceptions import ClientClosedError, InvalidResponseError, SmartcarError
+from .._models_account import Access
+from .._options import DEFAULT_MAX_RESPONSE_SIZE, check_response_size
+from .._secrets import REDACTED
+from .._transport import RawResponse
+from .._validate import check_token, format_flags
+from ._api import check_scopes, check_vin, client_credentials
 from ._http import DEFAULT_TIMEOUT, basic_auth, check_timeout, send
-from ._models_account import Access
-from ._options import DEFAULT_MAX_RESPONSE_SIZE, check_response_size
-from ._secrets import REDACTED
-from ._transport import RawResponse
-from ._validate import check_token, format_flags
 
 __all__ = ["AuthClient"]
 

@@ -10,30 +10,22 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import platform
 from collections.abc import AsyncIterator, Mapping, Sequence
-from typing import Any, Final
+from typing import Any
 
 import aiohttp
 
-from ._options import DEFAULT_MAX_RESPONSE_SIZE, DEFAULT_TIMEOUT
-from ._transport import RawResponse, Transport
-from ._validate import check_bound
-from ._version import __version__
+from .._options import DEFAULT_MAX_RESPONSE_SIZE, DEFAULT_TIMEOUT
+from .._transport import USER_AGENT, RawResponse, Transport
+from .._validate import check_bound
 
 __all__ = [
     "DEFAULT_TIMEOUT",
-    "USER_AGENT",
     "basic_auth",
     "check_timeout",
     "open_session",
     "send",
 ]
-
-USER_AGENT: Final = (
-    f"smartcar-async/{__version__} (Python {platform.python_version()}; "
-    f"aiohttp {aiohttp.__version__})"
-)
 
 
 def check_timeout(timeout: object) -> float | None:

@@ -19,13 +19,12 @@ from typing import Final, TypeVar
 
 import aiohttp
 
-from . import _origins
-from ._client import API_VERSION
-from ._converter import structure
-from ._exceptions import InvalidResponseError
-from ._http import DEFAULT_TIMEOUT, basic_auth, check_timeout, open_session, send
-from ._models import Meta
-from ._models_account import (
+from .. import _origins
+from .._client import API_VERSION
+from .._converter import structure
+from .._exceptions import InvalidResponseError
+from .._models import Meta
+from .._models_account import (
     Compatibility,
     CompatibilityMatrix,
     Connection,
@@ -34,8 +33,9 @@ from ._models_account import (
     User,
     Vehicles,
 )
-from ._validate import check_token, format_flags
-from ._vehicle import Vehicle
+from .._validate import check_token, format_flags
+from .._vehicle import Vehicle
+from ._http import DEFAULT_TIMEOUT, basic_auth, check_timeout, open_session, send
 
 __all__ = [
     "check_scopes",
