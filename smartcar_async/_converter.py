@@ -24,15 +24,16 @@ Structuring rules
   always come out timezone-aware. Arrays become tuples. Unknown keys are
   ignored.
 * Raw JSON kept as received (`Response.body`, ``raw`` fields, webhook
-  ``data``) is checked too: no NaN or Infinity, no int too long to print,
-  at most `MAX_JSON_DEPTH` levels of nesting, so that nothing downstream
-  (repr, json.dumps, a JSONL writer) can fail or recurse without bound.
+  ``data``) is checked too (`_json_checks.check_json`): no NaN or Infinity,
+  no int too long to print, at most `_json_checks.MAX_JSON_DEPTH` levels of
+  nesting, so that nothing downstream (repr, json.dumps, a JSONL writer)
+  can fail or recurse without bound.
 * Special wire shapes are handled in one place, `_adapter_for`: a field
   marked WHOLE_BODY receives the entire body (`ServiceHistory` from a bare
   array, `CompatibilityMatrix` from a make-keyed object, `Response` from any
   JSON value, `TeslaAttributes.raw`); an empty body to a write is ``{}``.
   Webhook deliveries (v2 ``eventName``/``payload``, v4 ``eventType``/
-  ``data``/``meta``) are read by hand (`_build_webhook_payload`), which
+  ``data``/``meta``) are read by hand (`_webhook_payloads`), which
   names the wire path of whatever does not fit.
 * Any failure becomes `InvalidResponseError`. Its ``field`` is the path in
   WIRE names, as the JSON was received (``doors[2].status``,
@@ -66,6 +67,7 @@ from cattrs.gen import make_dict_structure_fn, override
 
 from . import _models, _models_account, _models_makes
 from ._exceptions import InvalidResponseError
+from ._json_checks import TIMESTAMP, Mismatch, Step, check_json
 from ._models import (
     EMPTY_META,
     ONE_OR_MANY,
@@ -77,7 +79,8 @@ from ._models import (
     parse_datetime,
     parse_timestamp,
 )
-from ._models_account import Access, WebhookChallenge, WebhookPayload, WebhookSignal
+from ._models_account import Access, WebhookChallenge
+from ._webhook_payloads import BUILDERS, adapt_challenge
 
 __all__ = ["structure", "unstructure"]
 
@@ -85,46 +88,9 @@ T = TypeVar("T")
 
 _Hook = Callable[[Any, Any], Any]
 _Adapter = Callable[[object], object]
-# A path step: ("attr", wire name), ("index", n) or ("key", mapping key).
-_Step = tuple[str, str | int]
 
-MAX_JSON_DEPTH: Final = 64
-"""Deepest nesting accepted in raw JSON; Smartcar's bodies nest fewer than ten levels."""
 _INT_MAX: Final = 2**63 - 1
 """Integers fields hold 64-bit values; anything larger is no count, year or id."""
-_RAW_INT_BITS: Final = 14_000
-"""Longer ints than this (about 4,200 digits) could not be printed or re-serialised."""
-_TIMESTAMP: Final = "an ISO-8601 date-time string or epoch time"
-
-
-def _json_type(value: object) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, float) and not isfinite(value):
-        # Names the JSON token, not a value: it cannot carry anything secret.
-        return "NaN" if value != value else ("Infinity" if value > 0 else "-Infinity")
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list | tuple):
-        return "array"
-    if isinstance(value, dict):
-        return "object"
-    return type(value).__name__
-
-
-class _Mismatch(Exception):
-    """A value of the wrong JSON type. Keeps only type names, never the value."""
-
-    def __init__(self, expected: str, value: object, path: tuple[_Step, ...] = ()) -> None:
-        super().__init__(expected)
-        self.expected = expected
-        self.got = _json_type(value)
-        # Set by adapters, which look inside the body before cattrs does.
-        self.path = path
 
 
 # --- leaf hooks -----------------------------------------------------------
@@ -134,34 +100,34 @@ class _Mismatch(Exception):
 def _structure_str(value: Any, _: Any) -> str:
     if type(value) is str:
         return value
-    raise _Mismatch("a string", value)
+    raise Mismatch("a string", value)
 
 
 def _structure_float(value: Any, _: Any) -> float:
     if type(value) is float:
         if isfinite(value):
             return value
-        raise _Mismatch("a finite number", value)
+        raise Mismatch("a finite number", value)
     if type(value) is int:
         try:
             return float(value)
         except OverflowError:
-            raise _Mismatch("a number in float range", value) from None
-    raise _Mismatch("a number", value)
+            raise Mismatch("a number in float range", value) from None
+    raise Mismatch("a number", value)
 
 
 def _structure_int(value: Any, _: Any) -> int:
     if type(value) is int:
         if -_INT_MAX <= value <= _INT_MAX:
             return value
-        raise _Mismatch("an integer in 64-bit range", value)
-    raise _Mismatch("an integer", value)
+        raise Mismatch("an integer in 64-bit range", value)
+    raise Mismatch("an integer", value)
 
 
 def _structure_bool(value: Any, _: Any) -> bool:
     if type(value) is bool:
         return value
-    raise _Mismatch("a boolean", value)
+    raise Mismatch("a boolean", value)
 
 
 def _structure_datetime(value: Any, _: Any) -> datetime:
@@ -169,7 +135,7 @@ def _structure_datetime(value: Any, _: Any) -> datetime:
         # ISO text, by far the usual case, skips parse_timestamp's dispatch.
         return parse_datetime(value) if type(value) is str else parse_timestamp(value)
     except ValueError:
-        raise _Mismatch(_TIMESTAMP, value) from None
+        raise Mismatch(TIMESTAMP, value) from None
 
 
 def _structure_tolerant_id(value: Any, _: Any) -> str | None:
@@ -177,48 +143,12 @@ def _structure_tolerant_id(value: Any, _: Any) -> str | None:
         return value
     if type(value) is int:
         return str(value)
-    raise _Mismatch("a string or integer id", value)
+    raise Mismatch("a string or integer id", value)
 
 
 def _structure_any(value: Any, _: Any) -> Any:
-    _check_json(value)
+    check_json(value)
     return value
-
-
-def _check_raw_leaf(value: object, path: tuple[_Step, ...]) -> None:
-    kind = type(value)
-    if kind is float:
-        if not isfinite(value):  # type: ignore[arg-type]
-            raise _Mismatch("a finite number", value, path)
-    elif kind is int and value.bit_length() > _RAW_INT_BITS:  # type: ignore[attr-defined]
-        raise _Mismatch("an integer of at most 4,000 digits", value, path)
-
-
-def _check_json(value: object) -> None:
-    """Reject what raw JSON kept as received must not hold (see the module notes).
-
-    Iterative, so no body can exhaust the stack; the depth bound also ends
-    the walk of a self-containing container handed in by a caller.
-    """
-    _check_raw_leaf(value, ())
-    stack: list[tuple[object, tuple[_Step, ...]]] = [(value, ())]
-    while stack:
-        node, path = stack.pop()
-        steps: Iterable[tuple[str | int, object]]
-        if type(node) is dict:
-            kind, steps = "key", node.items()
-        elif type(node) is list or type(node) is tuple:
-            kind, steps = "index", enumerate(node)
-        else:
-            continue
-        if len(path) >= MAX_JSON_DEPTH:
-            raise _Mismatch(f"at most {MAX_JSON_DEPTH} levels of nesting", node, path)
-        for where, item in steps:
-            child = type(item)
-            if child is dict or child is list or child is tuple:
-                stack.append((item, (*path, (kind, where))))
-            elif child is float or child is int:
-                _check_raw_leaf(item, (*path, (kind, where)))
 
 
 # --- container hook factories -------------------------------------------
@@ -264,8 +194,8 @@ def _tuple_hook(
             if one_or_many:
                 if isinstance(value, dict):
                     return (item_hook(value, item_type),)
-                raise _Mismatch("an array or an object", value)
-            raise _Mismatch("an array", value)
+                raise Mismatch("an array or an object", value)
+            raise Mismatch("an array", value)
         try:  # fast path; on any failure redo it item by item for the error's path
             return tuple([item_hook(item, item_type) for item in value])
         except Exception:
@@ -283,9 +213,9 @@ def _mapping_hook(tp: Any) -> _Hook:
 
     def structure_mapping(value: Any, _: Any) -> Mapping[str, Any]:
         if not isinstance(value, dict):
-            raise _Mismatch("an object", value)
+            raise Mismatch("an object", value)
         if value_hook is None:  # raw JSON kept as received
-            _check_json(value)
+            check_json(value)
             return value
         return dict(_structure_each(value.items(), value_hook, value_type, tp))
 
@@ -350,7 +280,7 @@ def _model_hook(cls: type, conv: Any = None, detailed: bool = True) -> _Hook:
     def structure_model(value: Any, _: Any) -> Any:
         if isinstance(value, dict):
             return generated(value, cls)
-        raise _Mismatch("an object", value)
+        raise Mismatch("an object", value)
 
     if not detailed and cls in _SHARED_VALUES:
         return _shared_hook(cls, structure_model, tuple(wire.values()))
@@ -438,134 +368,6 @@ _converter.register_unstructure_hook_factory(_is_tuple, _tuple_unstructure_hook)
 # --- special wire shapes ------------------------------------------------
 
 
-def _opt_str(value: object) -> str | None:
-    return value if isinstance(value, str) else None
-
-
-def _webhook_layout(body: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    """Return the data key and the object holding webhookId/version.
-
-    v4 deliveries put them in ``meta`` and the content in ``data``; v2 ones
-    keep them at the top level and the content in ``payload``.
-    """
-    if "eventType" in body:
-        info = body.get("meta")
-        return "data", info if isinstance(info, dict) else {}
-    return "payload", body
-
-
-def _adapt_webhook_challenge(body: object) -> object:
-    if not isinstance(body, dict):
-        return body
-    data_key, info = _webhook_layout(body)
-    data = body.get(data_key)
-    if not isinstance(data, dict):
-        raise _Mismatch("an object", data, (("attr", data_key),))
-    challenge = data.get("challenge")
-    if not isinstance(challenge, str):
-        raise _Mismatch("a string", challenge, (("attr", data_key), ("attr", "challenge")))
-    return {
-        "webhookId": _opt_str(info.get("webhookId")),
-        "challenge": challenge,
-        "version": _opt_str(info.get("version")),
-    }
-
-
-# Webhook deliveries are read by hand: their typed fields sit at different
-# depths in the two layouts, and every failure must name its wire path.
-_Path = tuple[_Step, ...]
-
-
-def _text(obj: dict[str, Any], key: str, at: _Path, *, is_id: bool = False) -> str | None:
-    value = obj.get(key)
-    if value is None or type(value) is str:
-        return value
-    if is_id and type(value) is int:
-        return str(value)
-    raise _Mismatch("a string or integer id" if is_id else "a string", value, (*at, ("attr", key)))
-
-
-def _object(obj: dict[str, Any], key: str, at: _Path) -> dict[str, Any] | None:
-    value = obj.get(key)
-    if value is None or type(value) is dict:
-        return value
-    raise _Mismatch("an object", value, (*at, ("attr", key)))
-
-
-def _when(obj: dict[str, Any], key: str, at: _Path) -> datetime | None:
-    value = obj.get(key)
-    if value is None:
-        return None
-    try:
-        return parse_timestamp(value)
-    except ValueError:
-        # Never dropped silently: a timestamp that is there must be readable.
-        raise _Mismatch(_TIMESTAMP, value, (*at, ("attr", key))) from None
-
-
-def _signal(raw: object, at: _Path) -> WebhookSignal:
-    if type(raw) is not dict:
-        raise _Mismatch("an object", raw, at)
-    status = _object(raw, "status", at) or {}
-    meta = _object(raw, "meta", at) or {}
-    return WebhookSignal(
-        code=_text(raw, "code", at),
-        name=_text(raw, "name", at),
-        group=_text(raw, "group", at),
-        body=_object(raw, "body", at),
-        status=_text(status, "value", (*at, ("attr", "status"))),
-        error=_object(status, "error", (*at, ("attr", "status"))),
-        oem_updated_at=_when(meta, "oemUpdatedAt", (*at, ("attr", "meta"))),
-        retrieved_at=_when(meta, "retrievedAt", (*at, ("attr", "meta"))),
-    )
-
-
-def _build_webhook_signal(body: object, _: Any = None) -> WebhookSignal:
-    _check_json(body)
-    return _signal(body, ())
-
-
-def _build_webhook_payload(body: object, _: Any = None) -> WebhookPayload:
-    if type(body) is not dict:
-        raise _Mismatch("an object", body)
-    _check_json(body)
-    if "eventType" in body:  # v4: ids and times in "meta", content in "data"
-        info_at: _Path = (("attr", "meta"),)
-        info = _object(body, "meta", ()) or {}
-        data_key, event_key = "data", "eventType"
-    else:  # v2: ids at the top level, content in "payload"
-        info_at, info = (), body
-        data_key, event_key = "payload", "eventName"
-    event_type = _text(body, event_key, ())
-    data = _object(body, data_key, ()) or {}
-    signals: tuple[WebhookSignal, ...] = ()
-    if data_key == "data" and (listed := data.get("signals")) is not None:
-        at: _Path = (("attr", "data"), ("attr", "signals"))
-        if type(listed) is not list:
-            raise _Mismatch("an array", listed, at)
-        signals = tuple(_signal(item, (*at, ("index", i))) for i, item in enumerate(listed))
-    mode_in, mode_at = (body, ()) if "mode" in body else (info, info_at)
-    return WebhookPayload(
-        event_type=event_type,
-        webhook_id=_text(info, "webhookId", info_at, is_id=True),
-        version=_text(info, "version", info_at),
-        event_id=_text(body, "eventId", (), is_id=True),
-        mode=_text(mode_in, "mode", mode_at),
-        webhook_name=_text(info, "webhookName", info_at),
-        delivery_id=_text(info, "deliveryId", info_at, is_id=True),
-        delivered_at=_when(info, "deliveredAt", info_at),
-        data=data,
-        raw=body,
-        signals=signals,
-    )
-
-
-_BUILDERS: Final[dict[type, _Hook]] = {
-    WebhookPayload: _build_webhook_payload,
-    WebhookSignal: _build_webhook_signal,
-}
-
-
 def _empty_is_object(body: object) -> object:
     # A write answered 2xx with no body at all: as good as "{}".
     return {} if body is None else body
@@ -581,7 +383,7 @@ def _add_whole(body: object) -> object:
 
 def _adapter_for(cls: type) -> _Adapter | None:
     if cls is WebhookChallenge:
-        return _adapt_webhook_challenge
+        return adapt_challenge
     if cls is Status or cls is Action:
         return _empty_is_object
     fields = [field for field in attrs.fields(cls) if not _is_meta(field)]
@@ -600,7 +402,7 @@ for _module in (_models, _models_account, _models_makes):
         _cls = getattr(_module, _name)
         if not (isinstance(_cls, type) and attrs.has(_cls)) or _cls in _NOT_RESPONSES:
             continue
-        _build = _BUILDERS.get(_cls)
+        _build = BUILDERS.get(_cls)
         if _build is not None:
             _PLANS[_cls] = (_build, None, False, _build)
         else:
@@ -648,9 +450,9 @@ def unstructure(model: object) -> dict[str, Any]:
 # --- errors ---------------------------------------------------------------
 
 
-def _locate(exc: BaseException) -> tuple[list[_Step], BaseException]:
+def _locate(exc: BaseException) -> tuple[list[Step], BaseException]:
     """Follow the first failure down cattrs' exception groups, collecting its path."""
-    path: list[_Step] = []
+    path: list[Step] = []
     while isinstance(exc, BaseValidationError):
         child = exc.exceptions[0]
         # Each level appends its own note, so the last note names this step.
@@ -662,7 +464,7 @@ def _locate(exc: BaseException) -> tuple[list[_Step], BaseException]:
         elif isinstance(note, IterableValidationNote):
             path.append(("index" if isinstance(note.index, int) else "key", note.index))
         exc = child
-    if isinstance(exc, _Mismatch):
+    if isinstance(exc, Mismatch):
         path.extend(exc.path)
     return path, exc
 
@@ -676,7 +478,7 @@ def _count(exc: BaseException) -> int:
 _KEY_CHARS: Final = 64
 
 
-def _render(path: list[_Step]) -> str:
+def _render(path: list[Step]) -> str:
     out = ""
     for kind, step in path:
         if kind == "index":
@@ -693,7 +495,7 @@ def _render(path: list[_Step]) -> str:
 
 def _invalid(cls: type, exc: Exception, meta: Meta) -> InvalidResponseError:
     path, leaf = _locate(exc)
-    if isinstance(leaf, _Mismatch):
+    if isinstance(leaf, Mismatch):
         reason = f"expected {leaf.expected}, got {leaf.got}"
     elif isinstance(leaf, KeyError):
         reason = "required field is missing"

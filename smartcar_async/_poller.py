@@ -43,43 +43,34 @@ import datetime as dt
 import hashlib
 import heapq
 import inspect
-import logging
 import math
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from time import perf_counter
 from types import TracebackType
-from typing import Any, Final, Literal, NamedTuple, Self
+from typing import Any, Final, Literal, Self
 
 import anyio
-import attrs
 from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from ._converter import unstructure
 from ._endpoints import READS
-from ._exceptions import (
-    APITimeoutError,
-    AuthenticationError,
-    CompatibilityError,
-    PermissionDeniedError,
-    RateLimitError,
-    SmartcarError,
-    StateError,
-    VehicleStateError,
-)
+from ._exceptions import APITimeoutError, SmartcarError
 from ._names import ReadName
-from ._state import ParkedRead, StateStore, VehicleRecord, token_lineage
+from ._poll_result import PollOutcome, PollResult, SkipReason, _Results
+from ._poll_state import (
+    _Saver,
+    _VehicleState,
+    hold_back,
+    lift_parks,
+    note_parks,
+    parked_reads,
+    parked_whole,
+)
+from ._state import StateStore
 from ._validate import check_bound
 from ._vehicle import Vehicle
 
 __all__ = ["FleetPoller", "PollOutcome", "PollResult", "SkipReason"]
-
-logger = logging.getLogger("smartcar_async")
-
-SkipReason = Literal["backoff", "late"]
-#: How a round went for one vehicle (see :attr:`PollResult.outcome`).
-PollOutcome = Literal["ok", "error", "parked", "skipped"]
 
 #: The vehicle reads a poller may take: every batchable GET of the endpoint
 #: table that Vehicle exposes as a method without arguments.
@@ -89,163 +80,9 @@ READ_NAMES: Final[tuple[str, ...]] = tuple(
 
 _DEFAULT_MAX_BACKOFF: Final = 900.0
 _DEFAULT_RECHECK: Final = 86_400.0
-#: Changed records wait this long to be saved together: one durable write
-#: per burst of parks and back-offs rather than one per poll.
-_FLUSH_DELAY: Final = 1.0
-#: How long stopping waits for the last records to be saved.
-_FLUSH_TIMEOUT: Final = 30.0
-
-#: The answers that park a read, and the reason each is reported with.
-_PARKING: Final[tuple[tuple[type[SmartcarError], str], ...]] = (
-    (CompatibilityError, "COMPATIBILITY"),
-    (PermissionDeniedError, "PERMISSION"),
-)
-_AUTHENTICATION: Final = "AUTHENTICATION"
-
-
-@attrs.frozen(kw_only=True)
-class PollResult:
-    """One vehicle's reads for one round.
-
-    ``values`` maps each read that succeeded (``"odometer"``...) to its model,
-    ``errors`` each read that failed to its :class:`SmartcarError`;
-    ``timings`` says how long each answered read took, in seconds.
-    ``latency`` is the whole poll, from the first read issued to the last
-    answer. ``backoff`` is how many seconds the poller now holds this vehicle
-    back (after a rate limit or a vehicle-state error; 0.0 otherwise).
-    ``parked`` maps each read that was not requested because it is parked
-    to the reason (``"COMPATIBILITY"``, ``"PERMISSION"``,
-    ``"AUTHENTICATION"``); a polled result's ``values``, ``errors`` and
-    ``parked`` together name every read once. The round a read is parked in
-    reports the answer that parked it in ``errors``; later rounds, in
-    ``parked``. When every read is parked nothing is sent: the result has
-    only ``parked`` (its :attr:`outcome` is ``"parked"``) and a latency of 0.
-
-    A *skipped* result (``skipped`` is ``"backoff"`` or ``"late"``) stands for
-    a round in which the vehicle was not read: it was backing off through the
-    whole slot, or its previous poll (or the wait for a concurrency slot) ran
-    past it. It has no values, no errors and a latency of 0.
-
-    Added in 0.1.0.
-    """
-
-    vehicle_id: str
-    round: int
-    started_at: dt.datetime
-    latency: float
-    values: Mapping[str, Any] = attrs.field(factory=dict)
-    errors: Mapping[str, SmartcarError] = attrs.field(factory=dict)
-    timings: Mapping[str, float] = attrs.field(factory=dict)
-    skipped: SkipReason | None = None
-    backoff: float = 0.0
-    parked: Mapping[str, str] = attrs.field(factory=dict)
-
-    @property
-    def outcome(self) -> PollOutcome:
-        """``"skipped"`` (not read), ``"error"`` (a read failed), ``"parked"``
-        (nothing requested: every read is parked), else ``"ok"``."""
-        if self.skipped is not None:
-            return "skipped"
-        if self.errors:
-            return "error"
-        if not self.values and self.parked:
-            return "parked"
-        return "ok"
-
-    @property
-    def ok(self) -> bool:
-        """Whether the vehicle was read and every read requested succeeded (parked ones aside)."""
-        return self.outcome == "ok"
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict: models as snake_case dicts, errors as their fields, ISO times."""
-        return {
-            "vehicle_id": self.vehicle_id,
-            "round": self.round,
-            "started_at": self.started_at.isoformat(),
-            "latency": round(self.latency, 6),
-            "skipped": self.skipped,
-            "backoff": round(self.backoff, 6),
-            "values": {name: unstructure(value) for name, value in self.values.items()},
-            "errors": {name: error_dict(error) for name, error in self.errors.items()},
-            "timings": {name: round(seconds, 6) for name, seconds in self.timings.items()},
-            "parked": dict(self.parked),
-        }
-
-
-def error_dict(error: SmartcarError) -> dict[str, Any]:
-    """The fields of an error worth keeping in a log line."""
-    return {
-        "error": type(error).__name__,
-        "type": error.type,
-        "code": error.code,
-        "status_code": error.status_code,
-        "message": str(error),
-        "request_id": error.request_id,
-        "retry_after": error.retry_after,
-    }
-
-
-class _Park(NamedTuple):
-    """A parked read, in the poller's clock (a :class:`ParkedRead` is in epoch seconds)."""
-
-    reason: str
-    until: float
-    #: The token fingerprint the park was decided under; None: not tied to a token.
-    fingerprint: str | None
-
-
-class _VehicleState:
-    """What the poller knows about one vehicle between its polls."""
-
-    __slots__ = (
-        "blocked_until",
-        "failures",
-        "last_round",
-        "loaded",
-        "parked",
-        "removed",
-        "vehicle",
-    )
-
-    def __init__(self, vehicle: Vehicle, former: _VehicleState | None = None) -> None:
-        self.vehicle = vehicle
-        self.blocked_until: float = -math.inf if former is None else former.blocked_until
-        self.failures: int = 0 if former is None else former.failures
-        # Read name -> park. Reads of other pollers (or of an earlier run with
-        # other reads) that a store gave back are kept, and saved again.
-        self.parked: dict[str, _Park] = {} if former is None else former.parked
-        # Whether the store's record (if any) has been applied.
-        self.loaded: bool = False if former is None else former.loaded
-        # The last round dispatched (polled or skipped): a vehicle removed and
-        # added again (a token rotation) must not be polled twice in a round.
-        self.last_round: int = 0 if former is None else former.last_round
-        # Heap entries are dropped lazily: a removed vehicle's entry is
-        # skipped when it comes due, rather than searched for in the heap.
-        self.removed = False
-
-
 # (due, sequence, state, round, skip reason); the unique sequence number keeps
 # heapq from ever comparing two states.
 _Entry = tuple[float, int, _VehicleState, int, SkipReason | None]
-
-
-class _Results:
-    """The async iterator ``results()`` hands out: ends, never raises, when the poller stops."""
-
-    __slots__ = ("_stream",)
-
-    def __init__(self, stream: MemoryObjectReceiveStream[PollResult]) -> None:
-        self._stream = stream
-
-    def __aiter__(self) -> Self:
-        return self
-
-    async def __anext__(self) -> PollResult:
-        try:
-            return await self._stream.receive()
-        except (anyio.EndOfStream, anyio.ClosedResourceError):
-            raise StopAsyncIteration from None
 
 
 class FleetPoller:
@@ -347,10 +184,7 @@ class FleetPoller:
                 f"state must be a StateStore (e.g. SQLiteState), not {type(state).__name__}"
             )
         self._store = state
-        # Vehicles whose record changed since the last save, by id.
-        self._dirty: dict[str, _VehicleState] = {}
-        self._dirty_event: anyio.Event | None = None
-        self._flusher = anyio.CancelScope()
+        self._saver = _Saver(state)
 
         self._phase: Literal["new", "running", "finished", "closed"] = "new"
         self._states: dict[str, _VehicleState] = {}
@@ -376,7 +210,7 @@ class FleetPoller:
             raise RuntimeError(f"This poller is {self._phase}; create a new one")
         if self._store is not None:
             # Before anything starts: a store that cannot be read fails the entry, cleanly.
-            await self._load(list(self._states.values()))
+            await self._saver.load(list(self._states.values()), strict=True)
         self._send, self._receive = anyio.create_memory_object_stream[PollResult](self._buffer)
         self._slots = anyio.Semaphore(self._max_concurrent)
         self._wakeup = anyio.Event()
@@ -389,10 +223,7 @@ class FleetPoller:
             self._plan(state, 1)
         tg.start_soon(self._schedule)
         if self._store is not None:
-            self._dirty_event = anyio.Event()
-            if self._dirty:
-                self._dirty_event.set()
-            tg.start_soon(self._flush_now_and_then)
+            tg.start_soon(self._saver.run)
         return self
 
     async def __aexit__(
@@ -404,7 +235,7 @@ class FleetPoller:
         assert self._tg is not None
         assert self._receive is not None
         self.stop()
-        self._flusher.cancel()
+        self._saver.stop()
         body_failed = exc is not None and not isinstance(exc, anyio.get_cancelled_exc_class())
         try:
             if body_failed:
@@ -416,12 +247,12 @@ class FleetPoller:
                 suppress = await self._tg.__aexit__(exc_type, exc, tb)
         except BaseException:
             self._close()
-            await self._final_flush(failing=True)
+            await self._saver.final_flush(failing=True)
             raise
         self._close()
         # A store that cannot take the last records fails the block, unless
         # something else already does (that exception is the one to see).
-        await self._final_flush(failing=exc is not None and not suppress)
+        await self._saver.final_flush(failing=exc is not None and not suppress)
         return suppress
 
     def _close(self) -> None:
@@ -471,7 +302,8 @@ class FleetPoller:
             state = self._states.get(vehicle_id)
             if state is not None:
                 state.vehicle = vehicle
-                self._lift_parks(state, None)
+                if lift_parks(state, None):
+                    self._saver.mark(state)
                 continue
             state = _VehicleState(vehicle, self._gone.pop(vehicle_id, None))
             self._states[vehicle_id] = state
@@ -645,7 +477,7 @@ class FleetPoller:
         if self._store is not None and not state.loaded:
             # Added while running: its record (a back-off, parked reads) may
             # change this very poll. Everything added meanwhile loads with it.
-            await self._load([s for s in self._states.values() if not s.loaded])
+            await self._saver.load([s for s in self._states.values() if not s.loaded], strict=False)
             if not state.removed:
                 self._plan(state, round_)
             return
@@ -760,225 +592,41 @@ class FleetPoller:
 
     def _note_outcome(self, state: _VehicleState, errors: Mapping[str, SmartcarError]) -> float:
         """Update the vehicle's back-off from this poll's errors; return the delay set."""
-        retry_afters = [e.retry_after for e in errors.values() if isinstance(e, RateLimitError)]
-        state_error = any(isinstance(e, VehicleStateError) for e in errors.values())
-        if not retry_afters and not state_error:
-            if state.failures:
-                state.failures = 0
-                self._mark_dirty(state)
-            return 0.0
-        state.failures += 1
-        self._mark_dirty(state)
-        # The power stops growing at 2**63: a vehicle asleep for a thousand
-        # rounds must not overflow it.
-        growth = 2.0 ** min(state.failures - 1, 63)
-        exponential = min(self._max_backoff, self._backoff * growth)
-        told = [seconds for seconds in retry_afters if seconds is not None]
-        delay = exponential if state_error or not told else 0.0
-        if told:
-            # The server's Retry-After wins over our guess, even past max_backoff.
-            delay = max(delay, *told)
-        state.blocked_until = anyio.current_time() + delay
+        delay, changed = hold_back(state, errors, self._backoff, self._max_backoff)
+        if changed:
+            self._saver.mark(state)
         return delay
 
     # ------------------------------------------------------------- parking
 
     def _split_reads(self, state: _VehicleState) -> tuple[tuple[str, ...], dict[str, str]]:
         """The reads to request this poll, and the parked ones with their reasons."""
-        self._lift_parks(state, anyio.current_time())
-        if any(park.reason == _AUTHENTICATION for park in state.parked.values()):
-            # The token was refused and nothing can refresh it: ask for nothing.
-            return (), dict.fromkeys(self._reads, _AUTHENTICATION)
-        parked = {name: state.parked[name].reason for name in self._reads if name in state.parked}
+        if lift_parks(state, anyio.current_time()):
+            self._saver.mark(state)
+        parked = parked_reads(state, self._reads)
         return tuple(name for name in self._reads if name not in parked), parked
-
-    def _lift_parks(self, state: _VehicleState, now: float | None) -> None:
-        """Drop the parks that ran out (``now``) or were decided under another token."""
-        if not state.parked:
-            return
-        token = _fingerprint(state.vehicle)
-        stale = [
-            name
-            for name, park in state.parked.items()
-            if (now is not None and park.until <= now)
-            or (park.fingerprint is not None and park.fingerprint != token)
-        ]
-        for name in stale:
-            del state.parked[name]
-        if stale:
-            self._mark_dirty(state)
 
     def _note_parks(
         self, state: _VehicleState, vehicle: Vehicle, errors: Mapping[str, SmartcarError]
     ) -> None:
         """Park the reads (or the vehicle) whose answer will not change by asking again."""
-        if not errors:
-            return
-        until = anyio.current_time() + self._recheck
-        token = _fingerprint(vehicle)
-        if token is not None and any(isinstance(e, AuthenticationError) for e in errors.values()):
-            for name in self._reads:
-                state.parked[name] = _Park(_AUTHENTICATION, until, token)
-            self._mark_dirty(state)
-            return
-        for name, error in errors.items():
-            for kind, reason in _PARKING:
-                if isinstance(error, kind):
-                    # A PERMISSION answer is about the token's grant: a new
-                    # token (the user consented again) deserves a new try.
-                    tied = token if reason == "PERMISSION" else None
-                    state.parked[name] = _Park(reason, until, tied)
-                    self._mark_dirty(state)
-                    break
+        if errors and note_parks(
+            state, vehicle, errors, self._reads, anyio.current_time() + self._recheck
+        ):
+            self._saver.mark(state)
 
     @property
     def reads_parked(self) -> int:
         """How many (vehicle, read) pairs of this poller's reads are parked now."""
-        count = 0
-        for state in self._states.values():
-            if any(park.reason == _AUTHENTICATION for park in state.parked.values()):
-                count += len(self._reads)
-            else:
-                count += sum(name in state.parked for name in self._reads)
-        return count
+        return sum(len(parked_reads(state, self._reads)) for state in self._states.values())
 
     @property
     def vehicles_gated(self) -> int:
         """How many vehicles are held back now: backing off, or parked whole (AUTHENTICATION)."""
         now = anyio.current_time() if self._phase == "running" else -math.inf
         return sum(
-            state.blocked_until > now
-            or any(park.reason == _AUTHENTICATION for park in state.parked.values())
-            for state in self._states.values()
+            state.blocked_until > now or parked_whole(state) for state in self._states.values()
         )
-
-    # --------------------------------------------------------------- state
-
-    async def _load(self, states: list[_VehicleState]) -> None:
-        """Apply the store's records to ``states`` (one call for all of them)."""
-        assert self._store is not None
-        if not states:
-            return
-        ids = [state.vehicle.vehicle_id for state in states]
-        if self._phase == "new":
-            records = await self._store.load_vehicles(ids)
-        else:
-            try:
-                records = await self._store.load_vehicles(ids)
-            except StateError as exc:
-                # Polling goes on without the record: at worst, a parked
-                # read is asked once more.
-                logger.warning(
-                    "Could not load the poll state of %d vehicle(s): %s",
-                    len(ids),
-                    exc,
-                    extra={"event": "state_load_failed"},
-                )
-                records = {}
-        wall, now = time.time(), anyio.current_time()
-        for state in states:
-            state.loaded = True
-            record = records.get(state.vehicle.vehicle_id)
-            if record is not None:
-                self._restore(state, record, now - wall)
-
-    def _restore(self, state: _VehicleState, record: VehicleRecord, shift: float) -> None:
-        """Take a stored record's back-off and parks (epoch seconds + ``shift`` = our clock)."""
-        if record.blocked_until is not None:
-            state.blocked_until = max(state.blocked_until, record.blocked_until + shift)
-        state.failures = max(state.failures, record.failures)
-        for name, stored in record.parked.items():
-            state.parked.setdefault(
-                name, _Park(stored.reason, stored.until + shift, stored.fingerprint)
-            )
-        # ``next_due`` is not taken: a run's rounds start when it starts, and
-        # a back-off (``blocked_until``) is what may hold a vehicle back.
-        self._lift_parks(state, anyio.current_time())
-
-    def _mark_dirty(self, state: _VehicleState) -> None:
-        if self._store is None:
-            return
-        self._dirty[state.vehicle.vehicle_id] = state
-        if self._dirty_event is not None:
-            self._dirty_event.set()
-
-    def _record(self, state: _VehicleState, shift: float) -> VehicleRecord:
-        """The state as a store keeps it (our clock + ``shift`` = epoch seconds)."""
-        now = anyio.current_time()
-        return VehicleRecord(
-            blocked_until=state.blocked_until + shift if state.blocked_until > now else None,
-            failures=state.failures,
-            parked={
-                name: ParkedRead(
-                    reason=park.reason, until=park.until + shift, fingerprint=park.fingerprint
-                )
-                for name, park in state.parked.items()
-            },
-        )
-
-    async def _flush(self) -> None:
-        """Save every changed record in one call; on failure they stay marked for the next."""
-        if not self._dirty or self._store is None:
-            return
-        batch, self._dirty = self._dirty, {}
-        shift = time.time() - anyio.current_time()
-        records = {vid: self._record(state, shift) for vid, state in batch.items()}
-        try:
-            await self._store.save_vehicles(records)
-        except BaseException:
-            # Newer changes (marked meanwhile) win; records are written whole.
-            self._dirty = {**batch, **self._dirty}
-            raise
-
-    async def _flush_now_and_then(self) -> None:
-        """Save changed records a moment after they change, batched, until the poller stops."""
-        with self._flusher:
-            while True:
-                assert self._dirty_event is not None
-                await self._dirty_event.wait()
-                await anyio.sleep(_FLUSH_DELAY)
-                self._dirty_event = anyio.Event()
-                try:
-                    await self._flush()
-                except StateError as exc:
-                    logger.warning(
-                        "Could not save the poll state of %d vehicle(s); trying again later: %s",
-                        len(self._dirty),
-                        exc,
-                        extra={"event": "state_save_failed"},
-                    )
-
-    async def _final_flush(self, *, failing: bool) -> None:
-        """The last save, shielded from the cancellation that may be stopping us."""
-        if self._store is None:
-            return
-        with anyio.move_on_after(_FLUSH_TIMEOUT, shield=True) as scope:
-            try:
-                await self._flush()
-            except StateError as exc:
-                if not failing:
-                    raise
-                logger.error(
-                    "Could not save the poll state of %d vehicle(s) at exit: %s",
-                    len(self._dirty),
-                    exc,
-                    extra={"event": "state_save_failed"},
-                )
-        if scope.cancelled_caught:
-            message = f"the state store did not save within {_FLUSH_TIMEOUT:g} s of stopping"
-            if not failing:
-                raise StateError(message)
-            logger.error(message, extra={"event": "state_save_failed"})
-
-
-def _fingerprint(vehicle: Vehicle) -> str | None:
-    """A digest naming the handle's plain token (never the token); None for a token source.
-
-    Only a plain token cannot be refreshed, and only a plain token can be
-    compared after a restart.
-    """
-    auth = vehicle._key.auth
-    return token_lineage(auth) if isinstance(auth, str) else None
 
 
 def shard_of(vehicle_id: str, shards: int) -> int:
