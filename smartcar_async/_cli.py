@@ -36,6 +36,13 @@ import anyio
 import attrs
 
 from ._cli_logs import CLI_LOGGER, Scrubber, install_logging, json_line
+from ._cli_metrics import (
+    MetricsUnavailable,
+    RunMetrics,
+    add_metrics_arguments,
+    check_metrics_arguments,
+    start_run_metrics,
+)
 from ._cli_render import (
     EXIT_STATUSES,
     Renderer,
@@ -361,6 +368,7 @@ def _parser(secrets: Sequence[str], *, log_json: bool = False) -> _Parser:
             "rate limits, are always shown), -vv every batch and failed request"
         ),
     )
+    add_metrics_arguments(poll)
     # Subparsers are built by argparse itself (as our class, without arguments).
     poll.secrets = parser.secrets
     poll.log_json = parser.log_json
@@ -447,6 +455,9 @@ def _config(args: argparse.Namespace, parser: _Parser) -> _Config:
     assert recheck is not None
     if args.state is not None:
         _check_writable(args.state, "--state", parser)
+    metrics_problem = check_metrics_arguments(args)
+    if metrics_problem is not None:
+        parser.error(metrics_problem)
     return _Config(
         demo=demo,
         vehicles=tuple(vehicles),
@@ -714,6 +725,8 @@ class _Outcome:
     wall_seconds: float = 0.0
     exit_status: int = 0
     figures: dict[str, Any] = attrs.Factory(dict)
+    #: Where the run's figures go as they happen (--metrics-port); nowhere by default.
+    metrics: RunMetrics = attrs.Factory(RunMetrics)
 
     @property
     def stats(self) -> ClientStats:
@@ -819,6 +832,7 @@ async def _poll(
         client_options: dict[str, Any] = {}
         if cfg.max_retries is not None:
             client_options["max_retries"] = cfg.max_retries
+        client_options["hooks"] = outcome.metrics.hooks
         client = await stack.enter_async_context(Client(api_origin=origin, **client_options))
         outcome.client = client
         if not cfg.demo:
@@ -868,6 +882,7 @@ async def _poll(
                 main_job,
                 second or contextlib.nullcontext(),
                 anyio.create_task_group() as tg,
+                outcome.metrics.watching(main_job),
             ):
                 if second is not None:
                     tg.start_soon(drain, second)
@@ -877,6 +892,7 @@ async def _poll(
                         if writer.broken:
                             scope.cancel()
                     round_ = tally.record(result)
+                    outcome.metrics.poll_result(result, main_job)
                     if round_ is not None:
                         renderer.update(round_, expected, cfg.rounds)
         outcome.wall_seconds = perf_counter() - started
@@ -923,18 +939,34 @@ def _poll_command(args: argparse.Namespace, parser: _Parser) -> int:
     undo_logging = install_logging(args.log_format, args.verbose, Scrubber(parser.secrets))
     try:
         _warn_expired(cfg.vehicles)
+        metrics = _start_metrics(args, parser)
         try:
-            writer = _writer(args)
-        except OSError as exc:
-            parser.error(f"cannot write --output: {exc.strerror} ({args.output})")
-        return _poll_and_report(cfg, args, writer)
+            try:
+                writer = _writer(args)
+            except OSError as exc:
+                parser.error(f"cannot write --output: {exc.strerror} ({args.output})")
+            return _poll_and_report(cfg, args, writer, metrics)
+        finally:
+            # However the run ended: SIGINT and SIGTERM end it cleanly too.
+            metrics.close()
     finally:
         undo_logging()
 
 
-def _poll_and_report(cfg: _Config, args: argparse.Namespace, writer: _Writer | None) -> int:
+def _start_metrics(args: argparse.Namespace, parser: _Parser) -> RunMetrics:
+    """The run's metrics, served before anything else starts; exit 1 if the port is refused."""
+    try:
+        return start_run_metrics(args)
+    except MetricsUnavailable as exc:
+        logging.getLogger(CLI_LOGGER).error(str(exc), extra={"event": "fatal_error"})
+        raise SystemExit(exc.exit_status) from None
+
+
+def _poll_and_report(
+    cfg: _Config, args: argparse.Namespace, writer: _Writer | None, metrics: RunMetrics
+) -> int:
     renderer = make_renderer(sys.stderr, plain=args.plain, log_json=args.log_format == "json")
-    outcome = _Outcome()
+    outcome = _Outcome(metrics=metrics)
     try:
         asyncio.run(_run(cfg, renderer, writer, outcome))
     except KeyboardInterrupt:
