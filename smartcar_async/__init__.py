@@ -161,6 +161,7 @@ from ._state import (
     VehicleRecord,
     token_lineage,
 )
+from ._stored_tokens import StoredTokenSource
 from ._tokens import (
     CallableTokenSource,
     RefreshingTokenSource,
@@ -282,6 +283,7 @@ __all__ = [
     "StateError",
     "StateStore",
     "Status",
+    "StoredTokenSource",
     "StoredTokens",
     "Subscribe",
     "Tesla",
