@@ -164,6 +164,7 @@ from ._state import (
     VehicleRecord,
     token_lineage,
 )
+from ._stored_tokens import StoredTokenSource
 from ._tokens import (
     CallableTokenSource,
     RefreshingTokenSource,
@@ -278,6 +279,7 @@ __all__ = [
     "StateError",
     "StateStore",
     "Status",
+    "StoredTokenSource",
     "StoredTokens",
     "Subscribe",
     "Tesla",

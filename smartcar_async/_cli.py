@@ -35,6 +35,8 @@ from typing import IO, TYPE_CHECKING, Any, Final, NoReturn, cast
 import anyio
 import attrs
 
+from ._account import AuthClient
+from ._account._api import client_credentials
 from ._cli_logs import CLI_LOGGER, Scrubber, install_logging, json_line
 from ._cli_metrics import (
     MetricsUnavailable,
@@ -56,9 +58,11 @@ from ._converter import unstructure
 from ._exceptions import SmartcarError
 from ._names import ReadName, UnitSystem
 from ._observability import ClientStats
-from ._origins import api_origin, check_origin
+from ._origins import DEFAULT_AUTH_ORIGIN, api_origin, check_origin, token_url
 from ._poller import READ_NAMES, FleetPoller, PollResult, check_reads
 from ._sqlite_state import SQLiteState
+from ._state import StoredTokens
+from ._stored_tokens import StoredTokenSource
 from ._validate import check_bound
 from ._vehicle import Vehicle
 from ._vehicles_file import (
@@ -94,6 +98,9 @@ API_ROUNDS: Final = 1
 #: Seconds before a read that answered COMPATIBILITY or PERMISSION is asked again.
 DEFAULT_RECHECK: Final = 86_400.0
 TOKEN_ENV: Final = "SMARTCAR_ACCESS_TOKEN"
+#: Where the client credentials for refreshing come from; never a flag (it would show in ps).
+CLIENT_ID_ENV: Final = "SMARTCAR_CLIENT_ID"
+CLIENT_SECRET_ENV: Final = "SMARTCAR_CLIENT_SECRET"
 #: Exit statuses by the signal that stopped the run: 128 + its number, as shells report.
 SIGNAL_EXITS: Final = {"SIGINT": 130, "SIGTERM": 143}
 
@@ -143,8 +150,9 @@ def _secrets_in(argv: Sequence[str]) -> list[str]:
             found.append(argv[index + 1])
         elif word.startswith("--token="):
             found.append(word.partition("=")[2])
-    if os.environ.get(TOKEN_ENV):
-        found.append(os.environ[TOKEN_ENV])
+    for name in (TOKEN_ENV, CLIENT_SECRET_ENV):
+        if os.environ.get(name):
+            found.append(os.environ[name])
     return found
 
 
@@ -166,6 +174,12 @@ def _epilog() -> str:
         + "  vehicle_id,access_token,refresh_token,expires_at,unit_system   (optional header)\n"
         + "  headerless: vehicle_id,access_token  or  vehicle_id (with --token)\n"
         + "  expires_at: ISO 8601 with a timezone, or Unix epoch seconds\n"
+        + _fill(
+            f"A refresh_token column makes tokens refresh; it needs --state (rotated tokens "
+            f"are saved there before use, and a restart carries on from them) and the "
+            f"application's credentials in {CLIENT_ID_ENV} and {CLIENT_SECRET_ENV}."
+        )
+        + "\n"
         + f"\nexit status:\n{statuses}"
     )
 
@@ -220,6 +234,14 @@ def _parser(secrets: Sequence[str], *, log_json: bool = False) -> _Parser:
     source.add_argument(
         "--origin",
         help=f"API origin (default: $SMARTCAR_API_ORIGIN, else {DEFAULT_API_ORIGIN})",
+    )
+    source.add_argument(
+        "--auth-origin",
+        metavar="URL",
+        help=(
+            "OAuth origin (or token URL) for refresh tokens in the vehicles file "
+            f"(default: $SMARTCAR_AUTH_ORIGIN, else {DEFAULT_AUTH_ORIGIN})"
+        ),
     )
     source.add_argument(
         "--fleet-size",
@@ -317,8 +339,9 @@ def _parser(secrets: Sequence[str], *, log_json: bool = False) -> _Parser:
         "--state",
         metavar="PATH",
         help=(
-            "keep poll state in this SQLite file (created owner-only if missing): parked "
-            "reads and back-offs survive a restart; without it they last for the run"
+            "keep poll state in this SQLite file (created owner-only if missing): refreshed "
+            "tokens, parked reads and back-offs survive a restart; without it they last for "
+            "the run (and refresh tokens are refused)"
         ),
     )
     polling.add_argument(
@@ -382,6 +405,15 @@ def _count_only(vehicles: tuple[VehicleRow, ...]) -> str:
 
 
 @attrs.frozen
+class _Refreshing:
+    """What refreshing the file's tokens needs: the token endpoint and the app's credentials."""
+
+    token_url: str
+    client_id: str
+    client_secret: str = attrs.field(repr=False)
+
+
+@attrs.frozen
 class _Config:
     demo: bool
     # Each row carries its access token (the file's, else --token).
@@ -401,6 +433,8 @@ class _Config:
     shard: tuple[int, int] | None
     recheck: float = DEFAULT_RECHECK
     state: str | None = None
+    #: Set when the vehicles file carries refresh tokens.
+    refreshing: _Refreshing | None = None
 
 
 def _config(args: argparse.Namespace, parser: _Parser) -> _Config:
@@ -458,6 +492,7 @@ def _config(args: argparse.Namespace, parser: _Parser) -> _Config:
     metrics_problem = check_metrics_arguments(args)
     if metrics_problem is not None:
         parser.error(metrics_problem)
+    refreshing = _refreshing(args, vehicles, parser)
     return _Config(
         demo=demo,
         vehicles=tuple(vehicles),
@@ -476,7 +511,39 @@ def _config(args: argparse.Namespace, parser: _Parser) -> _Config:
         shard=_shard(args.shard, parser) if args.shard else None,
         recheck=recheck,
         state=args.state,
+        refreshing=refreshing,
     )
+
+
+def _refreshing(
+    args: argparse.Namespace, rows: Sequence[VehicleRow], parser: _Parser
+) -> _Refreshing | None:
+    """The token endpoint and credentials, when rows carry refresh tokens; usage errors else."""
+    first = next((row for row in rows if row.refresh_token is not None), None)
+    if first is None:
+        return None
+    where = f"--vehicles-file {args.vehicles_file}, line {first.line}"
+    if args.state is None:
+        parser.error(
+            f"{where}: refresh tokens need --state PATH: each refresh replaces the "
+            "refresh token, and without a state file the new one would be lost at exit "
+            "(the user would have to connect again)"
+        )
+    if not os.environ.get(CLIENT_ID_ENV) or not os.environ.get(CLIENT_SECRET_ENV):
+        parser.error(
+            f"{where}: refresh tokens need the application's credentials: set "
+            f"{CLIENT_ID_ENV} and {CLIENT_SECRET_ENV}"
+        )
+    try:
+        client_id, client_secret = client_credentials(None, None, "refreshing tokens")
+    except ValueError as exc:
+        parser.error(f"{CLIENT_ID_ENV}/{CLIENT_SECRET_ENV}: {exc}")
+    try:
+        url = token_url(args.auth_origin)
+    except ValueError as exc:
+        hint = "" if args.auth_origin is not None else " (from $SMARTCAR_AUTH_ORIGIN)"
+        parser.error(f"--auth-origin: {exc}{hint}, e.g. {DEFAULT_AUTH_ORIGIN}")
+    return _Refreshing(url, client_id, client_secret)
 
 
 def _names(value: str) -> tuple[str, ...]:
@@ -522,15 +589,10 @@ def _vehicles(args: argparse.Namespace, parser: _Parser) -> list[VehicleRow]:
                     f"--vehicles-file {args.vehicles_file}, line {row.line}: "
                     "the same vehicle id as a --vehicle"
                 )
-            if row.refresh_token is not None:
-                # Without --state a rotated token would be lost at exit; with it,
-                # refreshing is not there yet either.
-                needs = "are not supported yet" if args.state else "need --state"
-                parser.error(
-                    f"--vehicles-file {args.vehicles_file}, line {row.line}: "
-                    f"refresh tokens {needs} (not yet supported in this version)"
-                )
-            rows.append(row if row.access_token else attrs.evolve(row, access_token=token))
+            if row.access_token or row.refresh_token:
+                rows.append(row)  # a refresh token alone: the first use refreshes
+            else:
+                rows.append(attrs.evolve(row, access_token=token))
     if not rows:
         parser.error("give the vehicles to poll: --vehicle ID (with --token) or --vehicles-file")
     return rows
@@ -837,11 +899,12 @@ async def _poll(
         outcome.client = client
         if not cfg.demo:
             where = label = client.api_origin
-        handles = [_handle(client, row, cfg.units) for row in vehicles]
         store = None
         if cfg.state is not None:
             # Closed after the pollers: their last records are saved as they stop.
             store = await stack.enter_async_context(SQLiteState(cfg.state))
+        sources = await _token_sources(stack, cfg, vehicles, store)
+        handles = [_handle(client, row, cfg.units, sources) for row in vehicles]
         options: dict[str, Any] = {
             "interval": cfg.interval,
             "jitter": cfg.jitter,
@@ -924,13 +987,62 @@ async def _poll(
     renderer.finish("smartcar-async poll: summary", rows, tally.open_rounds, figures)
 
 
-def _handle(client: Client, row: VehicleRow, units: str) -> Vehicle:
-    # Rows without an access token were refused (refresh tokens) or given --token's.
-    assert row.access_token is not None
-    units_checked = cast("UnitSystem", units)  # a choice of --units, or checked with the file
-    return client.vehicle(
-        row.vehicle_id, access_token=row.access_token, unit_system=row.unit_system or units_checked
+async def _token_sources(
+    stack: contextlib.AsyncExitStack,
+    cfg: _Config,
+    rows: Sequence[VehicleRow],
+    store: SQLiteState | None,
+) -> dict[str, StoredTokenSource]:
+    """One source per distinct refresh token of the file: one user's vehicles share it.
+
+    Each source saves a refreshed pair in the store before using it, under the
+    lineage of the file's refresh token, so a restart with the same file
+    carries on from the newest pair.
+    """
+    if cfg.refreshing is None or store is None:
+        return {}
+    creds = cfg.refreshing
+    auth = await stack.enter_async_context(
+        AuthClient(creds.client_id, creds.client_secret, auth_origin=creds.token_url)
     )
+    sources: dict[str, StoredTokenSource] = {}
+    for row in rows:
+        if row.refresh_token is not None and row.refresh_token not in sources:
+            sources[row.refresh_token] = StoredTokenSource(auth, store, _initial_tokens(row))
+
+    async def drain() -> None:
+        # Before the auth client and the store close: a refresh that a stopping
+        # poll left in flight still gets its new pair saved.
+        for source in sources.values():
+            await source.drain()
+
+    stack.push_async_callback(drain)
+    return sources
+
+
+def _initial_tokens(row: VehicleRow) -> StoredTokens | str:
+    """The file's pair (an unknown expiry counts as expired), or its refresh token alone."""
+    assert row.refresh_token is not None
+    if row.access_token is None:
+        return row.refresh_token
+    return StoredTokens(
+        access_token=row.access_token,
+        refresh_token=row.refresh_token,
+        access_expires_at=row.expires_at or dt.datetime.now(dt.UTC),
+    )
+
+
+def _handle(
+    client: Client, row: VehicleRow, units: str, sources: dict[str, StoredTokenSource]
+) -> Vehicle:
+    units_checked = cast("UnitSystem", units)  # a choice of --units, or checked with the file
+    unit_system = row.unit_system or units_checked
+    if row.refresh_token is not None:
+        source = sources[row.refresh_token]
+        return client.vehicle(row.vehicle_id, access_token=source, unit_system=unit_system)
+    # Rows with neither token were given --token's.
+    assert row.access_token is not None
+    return client.vehicle(row.vehicle_id, access_token=row.access_token, unit_system=unit_system)
 
 
 def _poll_command(args: argparse.Namespace, parser: _Parser) -> int:
@@ -1017,7 +1129,12 @@ def _write_json(path: str, data: dict[str, Any]) -> None:
 
 def _warn_expired(rows: Sequence[VehicleRow]) -> None:
     now = dt.datetime.now(dt.UTC)
-    lines = [row.line for row in rows if row.expires_at is not None and row.expires_at <= now]
+    lines = [
+        row.line
+        for row in rows
+        # A refresh token renews an expired access token: nothing to warn about.
+        if row.refresh_token is None and row.expires_at is not None and row.expires_at <= now
+    ]
     if lines:
         shown = ", ".join(map(str, lines[:10])) + (", ..." if len(lines) > 10 else "")
         logging.getLogger(CLI_LOGGER).warning(

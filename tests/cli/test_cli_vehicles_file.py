@@ -254,14 +254,15 @@ def test_a_bad_file_exits_2_naming_the_place_and_nothing_is_polled(
     assert vehicle_requests(emu) == []
 
 
-def test_refresh_tokens_are_refused_until_state_is_supported(emu: Emulator, tmp_path: Path) -> None:
+def test_refresh_tokens_without_state_are_refused(emu: Emulator, tmp_path: Path) -> None:
     first = emu.fleet.ids[0]
     listing = write(
         tmp_path / "fleet.csv", f"vehicle_id,access_token,refresh_token\n{first},{T1},{T2}\n"
     )
     done = run_cli(against(emu, "--vehicles-file", str(listing)))
     assert done.returncode == 2
-    assert "line 2: refresh tokens need --state (not yet supported in this version)" in done.stderr
+    # A rotated refresh token would be lost at exit.
+    assert "line 2: refresh tokens need --state PATH" in done.stderr
     assert T1 not in done.stderr
     assert T2 not in done.stderr
     assert vehicle_requests(emu) == []

@@ -161,7 +161,7 @@ def test_a_bad_recheck_is_refused_before_polling(
     assert emu_thread.requests == []
 
 
-def test_refresh_tokens_with_state_are_not_supported_yet(
+def test_refresh_tokens_without_client_credentials_are_refused(
     emu_thread: Emulator, tmp_path: Path
 ) -> None:
     listing = tmp_path / "fleet.csv"
@@ -178,10 +178,10 @@ def test_refresh_tokens_with_state_are_not_supported_yet(
             "--state",
             str(tmp_path / "state.db"),
         ],
-        env=ENV,
+        env={**ENV, "SMARTCAR_CLIENT_ID": "", "SMARTCAR_CLIENT_SECRET": ""},
     )
     assert done.returncode == 2
-    assert "refresh tokens are not supported yet" in done.stderr
+    assert "set SMARTCAR_CLIENT_ID and SMARTCAR_CLIENT_SECRET" in done.stderr
     assert TOKEN not in done.stderr
     assert NARROW not in done.stderr
     assert emu_thread.requests == []

@@ -1,0 +1,294 @@
+"""StoredTokenSource: a token source whose every rotation is durable before it is used.
+
+Smartcar invalidates a refresh token shortly after its first use, so a
+rotated pair that exists only in memory is one crash away from a user who
+must reconnect. This source keeps one lineage's pair in a
+:class:`~smartcar_async.StateStore` and follows the order the store's
+module documents:
+
+- first use: the store's pair for the lineage, if there is one (it wins over
+  the one given here, which may be a file's stale first pair); else the given
+  pair is saved (``replacing=None``) and used;
+- refresh: exchange the refresh token, save the new pair with a
+  compare-and-swap replacing the spent token, and only then hand it out. A
+  lost swap means another writer (another process) rotated first: its pair is
+  loaded and used. A save that keeps failing fails the callers with
+  :class:`~smartcar_async.AuthenticationError` and the new pair is kept aside,
+  unused, to be saved again on the next call: it is never used unsaved.
+
+One refresh runs at a time, in a task of its own that callers await through a
+shield, as in :class:`~smartcar_async.RefreshingTokenSource`: a caller that is
+cancelled leaves, and the refresh (and its save) goes on for the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from typing import Final
+
+from ._exceptions import AuthenticationError, StateError
+from ._models_account import Access
+from ._state import StateStore, StoredTokens, check_lineage, token_lineage
+from ._tokens import TokenExchanger, _margin
+
+__all__ = ["StoredTokenSource"]
+
+logger = logging.getLogger("smartcar_async")
+
+#: Pauses before the second and later attempts to save a refreshed pair.
+_SAVE_PAUSES: Final = (0.1, 0.4)
+
+
+class StoredTokenSource:
+    """One user's tokens, refreshed through ``auth`` and kept in ``store``.
+
+    ``initial`` is the pair to start from when the store holds none for the
+    lineage: an :class:`~smartcar_async.Access`, a
+    :class:`~smartcar_async.StoredTokens`, or a refresh token alone (the
+    first use then refreshes). ``lineage`` defaults to
+    ``token_lineage(initial's refresh token)``; keep passing the same initial
+    refresh token (a vehicles file's) and a restart finds the rotated pair.
+
+    The access token is refreshed ``refresh_margin`` seconds before it
+    expires, and after a 401. Once a refresh has shown how long access tokens
+    live, the margin is at most half that life, so that short-lived tokens
+    (the emulator's ``token_ttl``) are not refreshed on every call.
+    Concurrent callers share one refresh, and a new pair is saved in the store
+    before any caller gets it (see the module docs for what happens when the
+    save fails or another process rotated first).
+
+    Errors: the auth client's (a refused refresh token is an
+    :class:`~smartcar_async.AuthenticationError`), the store's
+    :class:`~smartcar_async.StateError` when it cannot be read, and an
+    AuthenticationError when a refreshed pair cannot be saved. No message
+    holds a token. ``refreshes`` counts the exchanges this source made.
+
+    Added in 0.1.0.
+    """
+
+    def __init__(
+        self,
+        auth: TokenExchanger,
+        store: StateStore,
+        initial: Access | StoredTokens | str,
+        *,
+        lineage: str | None = None,
+        refresh_margin: float = 300.0,
+    ) -> None:
+        if not isinstance(store, StateStore):
+            raise TypeError(f"store must be a StateStore, not {type(store).__name__}")
+        if not callable(getattr(auth, "exchange_refresh_token", None)):
+            raise TypeError("auth must have an exchange_refresh_token method (an AuthClient)")
+        given: StoredTokens | None
+        if isinstance(initial, Access):
+            given = StoredTokens.from_access(initial)
+        elif isinstance(initial, StoredTokens):
+            given = initial
+        elif isinstance(initial, str):
+            given = None
+            token_lineage(initial)  # the same checks: a non-empty str
+            first = initial
+        else:
+            raise TypeError(
+                "initial must be an Access, StoredTokens or a refresh token (str), "
+                f"not {type(initial).__name__}"
+            )
+        self._auth = auth
+        self._store = store
+        self._first_refresh = first if given is None else given.refresh_token
+        self._lineage = (
+            token_lineage(self._first_refresh) if lineage is None else check_lineage(lineage)
+        )
+        self._given = given
+        self._margin = _margin(refresh_margin)
+        # The pair in use; once set, always one the store confirmed (or held).
+        self._pair: StoredTokens | None = None
+        # How long the token endpoint's access tokens live, once a refresh said.
+        self._lifetime: dt.timedelta | None = None
+        # A refreshed pair whose save failed, and the refresh token it replaces.
+        self._unsaved: tuple[StoredTokens, str | None] | None = None
+        self._inflight: asyncio.Task[StoredTokens] | None = None
+        self.refreshes = 0
+
+    @property
+    def lineage(self) -> str:
+        """The store key of this user's pair (a digest; see :func:`token_lineage`)."""
+        return self._lineage
+
+    @property
+    def tokens(self) -> StoredTokens | None:
+        """The pair in use (its repr hides the tokens); None before the first use."""
+        return self._pair
+
+    def __repr__(self) -> str:
+        expires = "unloaded" if self._pair is None else self._pair.access_expires_at.isoformat()
+        return f"<StoredTokenSource lineage={self._lineage[:12]} expires={expires}>"
+
+    # ---------------------------------------------------------- TokenSource
+
+    async def token(self) -> str:
+        pair = self._pair
+        if pair is not None and self._unsaved is None and not self._due(pair):
+            return pair.access_token
+        return (await self._renew_once(None)).access_token
+
+    async def refresh(self, stale: str) -> str:
+        pair = self._pair
+        if pair is not None and pair.access_token != stale and self._unsaved is None:
+            return pair.access_token  # someone else already refreshed
+        joined = self._inflight is not None
+        pair = await self._renew_once(stale)
+        if joined and pair.access_token == stale:
+            # The flight we joined was not a refresh of this token (a first load).
+            pair = await self._renew_once(stale)
+        return pair.access_token
+
+    async def drain(self) -> None:
+        """Wait until no refresh is in flight: its new pair saved, or its failure settled.
+
+        Call it before closing the store or the auth client, so that a
+        refresh a cancelled caller left behind is not cut off between the
+        exchange and the save.
+        """
+        task = self._inflight
+        if task is not None:
+            await asyncio.wait([task])
+
+    # --------------------------------------------------------------- the flight
+
+    async def _renew_once(self, stale: str | None) -> StoredTokens:
+        task = self._inflight
+        if task is None:
+            task = asyncio.get_running_loop().create_task(self._renew(stale))
+            # Nobody may be left to read a failure: collect it.
+            task.add_done_callback(_collect)
+            self._inflight = task
+        # One caller's cancellation must not cancel what the others wait for.
+        return await asyncio.shield(task)
+
+    async def _renew(self, stale: str | None) -> StoredTokens:
+        try:
+            if self._unsaved is not None:
+                pair: StoredTokens | None = await self._save_unsaved()
+            elif self._pair is None:
+                pair = await self._first_pair()
+            else:
+                pair = await self._newest()
+            if pair is not None and not self._due(pair) and pair.access_token != stale:
+                return pair
+            return await self._rotate(pair)
+        finally:
+            self._inflight = None
+
+    async def _first_pair(self) -> StoredTokens | None:
+        """The store's pair (it wins), else the given one once saved; None: refresh first."""
+        stored = await self._store.load_tokens(self._lineage)
+        if stored is None and self._given is not None:
+            if await self._store.save_tokens(self._lineage, self._given, replacing=None):
+                self._adopt(self._given)
+                return self._given
+            stored = await self._store.load_tokens(self._lineage)  # another writer was first
+            if stored is None:
+                raise StateError("the state store refused a first token pair but holds none")
+        if stored is not None:
+            self._adopt(stored)
+        return stored
+
+    async def _newest(self) -> StoredTokens:
+        """The pair in use, or the store's if another writer rotated it since."""
+        assert self._pair is not None
+        stored = await self._store.load_tokens(self._lineage)
+        if stored is not None and stored.refresh_token != self._pair.refresh_token:
+            logger.info(
+                "token lineage %s: using the pair another process refreshed", self._lineage[:12]
+            )
+            self._adopt(stored)
+        return self._pair
+
+    async def _rotate(self, pair: StoredTokens | None) -> StoredTokens:
+        # No pair in use: nothing is stored yet, and the first save claims the lineage.
+        spent = self._first_refresh if pair is None else pair.refresh_token
+        replacing = None if pair is None else spent
+        try:
+            access = await self._auth.exchange_refresh_token(spent)
+        except AuthenticationError:
+            # Perhaps another process spent it a moment ago: its successor is stored.
+            stored = await self._store.load_tokens(self._lineage)
+            if stored is not None and stored.refresh_token != spent:
+                self._adopt(stored)
+                return stored
+            raise
+        self.refreshes += 1
+        self._lifetime = dt.timedelta(seconds=access.expires_in)
+        self._unsaved = (StoredTokens.from_access(access), replacing)
+        return await self._save_unsaved()
+
+    async def _save_unsaved(self) -> StoredTokens:
+        assert self._unsaved is not None
+        new, replacing = self._unsaved
+        failure: StateError | None = None
+        for attempt in range(len(_SAVE_PAUSES) + 1):
+            if attempt:
+                await asyncio.sleep(_SAVE_PAUSES[attempt - 1])
+            try:
+                if await self._store.save_tokens(self._lineage, new, replacing=replacing):
+                    stored: StoredTokens | None = new
+                else:
+                    stored = await self._store.load_tokens(self._lineage)
+            except StateError as exc:
+                failure = exc
+                logger.warning(
+                    "token lineage %s: saving the refreshed pair failed (attempt %d): %s",
+                    self._lineage[:12],
+                    attempt + 1,
+                    exc,
+                )
+                continue
+            if stored is None:
+                # The row vanished (a store reset): the next save claims it afresh.
+                replacing = None
+                self._unsaved = (new, None)
+                continue
+            self._unsaved = None
+            if stored.refresh_token != new.refresh_token:
+                logger.info(
+                    "token lineage %s: another process refreshed first; using its pair",
+                    self._lineage[:12],
+                )
+            else:
+                logger.info("token lineage %s: refreshed and saved", self._lineage[:12])
+            self._adopt(stored)
+            return stored
+        why = f": {failure}" if failure is not None else ""
+        logger.error(
+            "token lineage %s: a refreshed token pair could not be saved to the state store%s; "
+            "it is not used, and the save is tried again on the next request",
+            self._lineage[:12],
+            why,
+        )
+        raise AuthenticationError(
+            "The refreshed token pair could not be saved to the state store, so it is not "
+            f"used (a pair that is not saved is lost at exit){why}",
+            type="AUTHENTICATION",
+        ) from failure
+
+    # ---------------------------------------------------------------- expiry
+
+    def _adopt(self, pair: StoredTokens) -> None:
+        self._pair = pair
+
+    def _due(self, pair: StoredTokens) -> bool:
+        margin = self._margin
+        if self._lifetime is not None:
+            # A pair whose life is unknown (loaded, or given) is refreshed at the
+            # full margin: one early refresh, which then tells the life.
+            margin = min(margin, self._lifetime / 2)
+        # expires - now, not now + margin: the sum could pass datetime.max.
+        return pair.access_expires_at - dt.datetime.now(dt.UTC) <= margin
+
+
+def _collect(task: asyncio.Task[StoredTokens]) -> None:
+    if not task.cancelled():
+        task.exception()
