@@ -903,7 +903,7 @@ async def _poll(
         if cfg.state is not None:
             # Closed after the pollers: their last records are saved as they stop.
             store = await stack.enter_async_context(SQLiteState(cfg.state))
-        sources = await _token_sources(stack, cfg, vehicles, store)
+        sources = await _token_sources(stack, cfg, vehicles, store, outcome.metrics)
         handles = [_handle(client, row, cfg.units, sources) for row in vehicles]
         options: dict[str, Any] = {
             "interval": cfg.interval,
@@ -992,6 +992,7 @@ async def _token_sources(
     cfg: _Config,
     rows: Sequence[VehicleRow],
     store: SQLiteState | None,
+    metrics: RunMetrics,
 ) -> dict[str, StoredTokenSource]:
     """One source per distinct refresh token of the file: one user's vehicles share it.
 
@@ -1008,7 +1009,12 @@ async def _token_sources(
     sources: dict[str, StoredTokenSource] = {}
     for row in rows:
         if row.refresh_token is not None and row.refresh_token not in sources:
-            sources[row.refresh_token] = StoredTokenSource(auth, store, _initial_tokens(row))
+            sources[row.refresh_token] = StoredTokenSource(
+                auth,
+                store,
+                _initial_tokens(row),
+                on_refresh=lambda ok: metrics.token_refreshed(ok=ok),
+            )
 
     async def drain() -> None:
         # Before the auth client and the store close: a refresh that a stopping

@@ -26,9 +26,10 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+from collections.abc import Callable
 from typing import Final
 
-from ._exceptions import AuthenticationError, StateError
+from ._exceptions import AuthenticationError, SmartcarError, StateError
 from ._models_account import Access
 from ._state import StateStore, StoredTokens, check_lineage, token_lineage
 from ._tokens import TokenExchanger, _margin
@@ -63,7 +64,9 @@ class StoredTokenSource:
     :class:`~smartcar_async.AuthenticationError`), the store's
     :class:`~smartcar_async.StateError` when it cannot be read, and an
     AuthenticationError when a refreshed pair cannot be saved. No message
-    holds a token. ``refreshes`` counts the exchanges this source made.
+    holds a token. ``refreshes`` counts the exchanges this source made, and
+    ``on_refresh(ok)``, when given, hears of each exchange as it ends
+    (``ok`` False when the token endpoint refused it or failed), for metrics.
 
     Added in 0.1.0.
     """
@@ -76,6 +79,7 @@ class StoredTokenSource:
         *,
         lineage: str | None = None,
         refresh_margin: float = 300.0,
+        on_refresh: Callable[[bool], object] | None = None,
     ) -> None:
         if not isinstance(store, StateStore):
             raise TypeError(f"store must be a StateStore, not {type(store).__name__}")
@@ -110,6 +114,7 @@ class StoredTokenSource:
         # A refreshed pair whose save failed, and the refresh token it replaces.
         self._unsaved: tuple[StoredTokens, str | None] | None = None
         self._inflight: asyncio.Task[StoredTokens] | None = None
+        self._on_refresh = on_refresh
         self.refreshes = 0
 
     @property
@@ -219,8 +224,13 @@ class StoredTokenSource:
             if stored is not None and stored.refresh_token != spent:
                 self._adopt(stored)
                 return stored
+            self._report(ok=False)
+            raise
+        except SmartcarError:
+            self._report(ok=False)
             raise
         self.refreshes += 1
+        self._report(ok=True)
         self._lifetime = dt.timedelta(seconds=access.expires_in)
         self._unsaved = (StoredTokens.from_access(access), replacing)
         return await self._save_unsaved()
@@ -275,6 +285,15 @@ class StoredTokenSource:
         ) from failure
 
     # ---------------------------------------------------------------- expiry
+
+    def _report(self, *, ok: bool) -> None:
+        if self._on_refresh is None:
+            return
+        try:
+            self._on_refresh(ok)
+        except Exception:
+            # Counting refreshes must never fail one.
+            logger.exception("on_refresh callback raised")
 
     def _adopt(self, pair: StoredTokens) -> None:
         self._pair = pair

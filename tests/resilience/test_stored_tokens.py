@@ -339,3 +339,20 @@ async def test_constructor_checks_its_arguments(auth: sc.AuthClient, store: sc.S
     source = sc.StoredTokenSource(auth, store, "r-SECRET")
     assert "SECRET" not in repr(source)
     assert isinstance(source, sc.TokenSource)
+
+
+async def test_on_refresh_hears_each_exchange_and_its_outcome(
+    emu: Emulator, auth: sc.AuthClient, store: sc.SQLiteState
+) -> None:
+    heard: list[bool] = []
+    pair = first_pair(emu)
+    source = sc.StoredTokenSource(auth, store, pair, refresh_margin=MARGIN, on_refresh=heard.append)
+    await source.token()
+    assert heard == [True]
+    # A refresh token the endpoint refuses (and no successor stored): heard as a failure.
+    dead = sc.StoredTokenSource(auth, store, "refresh-token-nobody-issued", on_refresh=heard.append)
+    with pytest.raises(sc.AuthenticationError):
+        await dead.token()
+    assert heard == [True, False]
+    assert source.refreshes == 1
+    assert dead.refreshes == 0
