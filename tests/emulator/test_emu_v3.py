@@ -615,3 +615,30 @@ async def test_v3_requests_are_recorded(api: Api, emu: Emulator) -> None:
     assert first_request.headers["SC-User-Id"] == "u"
     assert second.method == "POST"
     assert second.body == {"data": {"attributes": {"percent": 80}}}
+
+
+def test_app_bucket_refill_has_no_float_noise() -> None:
+    """30 s at 2/min refills exactly one token, whatever the clock's value.
+
+    (t + 30) - t is not exactly 30 for some t; unrounded, the refill came to
+    0.99999... and a request that must pass got 429 (seen once in a full run).
+    """
+    from smartcar_async.testing._clock import Clock
+    from smartcar_async.testing._ratelimit import RateLimiter
+
+    clock = Clock()
+    clock.freeze()
+    rate = 2 / 60
+    step = 0.0
+    for candidate in range(1, 200_000):
+        now = clock.now() + candidate * 0.37
+        if ((now + 30) - now) * rate < 1:
+            step = candidate * 0.37
+            break
+    assert step, "no noisy instant found"
+    clock.advance(step)
+    limits = RateLimits(app_capacity=1, app_refill_per_minute=2)
+    limiter = RateLimiter(clock)
+    assert limiter.take_app(limits, 1) is None
+    clock.advance(30)
+    assert limiter.take_app(limits, 1) is None
