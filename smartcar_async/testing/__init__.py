@@ -1,4 +1,4 @@
-"""A Smartcar API v2.0 emulator for tests, demos and benchmarks.
+"""A Smartcar API emulator (v2.0 and v3) for tests, demos and benchmarks.
 
 Start one with ``async with Emulator() as emu`` (or ``with
 Emulator().in_thread() as emu`` from synchronous code), point a client at

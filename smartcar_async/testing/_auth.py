@@ -258,6 +258,26 @@ class Credentials:
     def register_client(self, client_id: str, client_secret: str, redirect_uri: str | None) -> None:
         self._clients[client_id] = _Client(client_secret, redirect_uri)
 
+    def client_ok(self, client_id: str, client_secret: str) -> bool:
+        """Whether these client credentials pass (any non-empty id until one is registered)."""
+        if not client_id:
+            return False
+        if not self._clients:
+            return True
+        client = self._clients.get(client_id)
+        return client is not None and secrets.compare_digest(client.secret, client_secret)
+
+    def grants_of_user(self, user_id: str) -> list[Grant]:
+        """The live (unexpired, unrevoked) grants issued or registered for ``user_id``."""
+        now = self._clock.now()
+        return [
+            g
+            for g in list(self._tokens.values())
+            if g.user_id == user_id
+            and not g.revoked
+            and (g.expires_at is None or now < g.expires_at)
+        ]
+
     def check_client(self, header: str | None) -> str:
         """Validate Basic client credentials; returns the client id. Raises ApiError 401."""
         creds = basic_credentials(header)

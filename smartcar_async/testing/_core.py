@@ -20,7 +20,7 @@ from ._endpoint import (
     read,
 )
 from ._errors import validation, vehicle_state
-from ._fleet import system_statuses
+from ._fleet import SimulatedVehicle, system_statuses
 from ._units import wire
 
 _DOORS = ("frontLeft", "frontRight", "backRight", "backLeft")
@@ -151,11 +151,16 @@ def _lock_status(ctx: Ctx) -> dict[str, Any]:
         "sunroof": [{"type": "sunroof", "status": "CLOSED"}] if v.has_sunroof else [],
         "storage": storage,
         "chargingPort": (
-            [{"type": "chargingPort", "status": "OPEN" if v.is_plugged_in else "CLOSED"}]
+            [{"type": "chargingPort", "status": "OPEN" if _port_open(v) else "CLOSED"}]
             if v.has_battery
             else []
         ),
     }
+
+
+def _port_open(v: SimulatedVehicle) -> bool:
+    # A v3 charge-port/open command opens the flap without a plug (see _v3_commands).
+    return v.is_plugged_in or bool(v.extra.get("charge_port_open", False))
 
 
 def _security_action(ctx: Ctx) -> dict[str, Any]:

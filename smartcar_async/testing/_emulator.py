@@ -1,4 +1,4 @@
-"""`Emulator`: the public face of the Smartcar API v2.0 emulator and its lifecycle."""
+"""`Emulator`: the public face of the Smartcar API emulator (v2.0 and v3) and its lifecycle."""
 
 from __future__ import annotations
 
@@ -16,9 +16,11 @@ from aiohttp import web
 from . import _webhooks, _webhooks_v4
 from ._auth import Credentials, TokenPair
 from ._clock import Clock, iso
+from ._emulator_v3 import V3Surface
 from ._errors import ApiError, status_for
 from ._faults import FaultEngine, FaultKind, Faults, Injection, normalize_path
 from ._fleet import Fleet, SimulatedVehicle, generate_fleet
+from ._iam import AppTokens
 from ._ratelimit import RateLimiter, RateLimits
 from ._recording import RecordedRequest, RequestLog
 from ._routes import default_capabilities
@@ -42,8 +44,8 @@ def _check_version(version: str) -> None:
         raise ValueError(f'version must be "2.0" or "4.0", not {version!r}')
 
 
-class Emulator:
-    """A local Smartcar API v2.0 server with a simulated fleet, for tests and benchmarks.
+class Emulator(V3Surface):
+    """A local Smartcar API (v2.0 and v3) server with a simulated fleet, for tests and benchmarks.
 
     Use it as an async context manager inside a running event loop::
 
@@ -80,6 +82,12 @@ class Emulator:
     no grace window (stricter than Smartcar, so a double spend shows), and
     ``refresh_token_grace`` is ignored. `issue_tokens` mints a connected
     user's pair without the OAuth round trip.
+
+    The same server speaks Smartcar API v3 (``/v3/vehicles/...``, the
+    application-token endpoint ``POST /oauth2/token``) from the same fleet, so
+    a v2 read and the matching v3 signal agree; see `V3Surface` for its
+    attributes (``vehicle_api_url``, ``iam_url``, ``signals_page_size``,
+    ``slow_command_seconds``, ``billed_requests`` ...).
     """
 
     def __init__(
@@ -116,6 +124,7 @@ class Emulator:
             faults=faults if faults is not None else Faults(),
             rate_limits=rate_limits if rate_limits is not None else RateLimits(),
             latency=latency,
+            app_tokens=AppTokens(clock, credentials),
         )
         self._server = Server(self._state)
         self._host = host
@@ -323,7 +332,9 @@ class Emulator:
         ``status`` defaults to the documented status of ``type``. ``path`` matches
         a vehicle sub-path (``"/odometer"``, ``"/"``, ``"/batch"``) or, for other
         calls, the path after the version (``"/user"``, ``"/vehicles"``) or
-        ``"/oauth/token"``; None matches every request. ``in_batch=True`` fails
+        ``"/oauth/token"``; a v3 call by ``"/v3"`` plus its sub-path
+        (``"/v3/signals"``, ``"/v3"`` for the vehicle itself) and the IAM token
+        endpoint by ``"/oauth2/token"``; None matches every request. ``in_batch=True`` fails
         matching batch items (inside a 200 envelope) instead of HTTP responses.
         ``retry_after`` adds ``Retry-After`` (an item header inside a batch).
 

@@ -189,12 +189,8 @@ class ApiError(Exception):
     def body(self, request_id: str) -> dict[str, Any]:
         """The JSON body, stamped with the request id of the HTTP request it belongs to."""
         t, c = self.type, self.code
-        description = (
-            self.description
-            or (_CODE_DESCRIPTION.get((t, c)) if c is not None else None)
-            or _TYPE_DESCRIPTION.get(t, "An error occurred.")
-        )
-        slug = _TYPE_SLUG.get(t) or t.lower().replace("_", "-")
+        description = self.description or describe(t, c)
+        slug = doc_slug(t)
         # Smartcar's own permission errors link to "#null" when the code is null.
         anchor = c.lower().replace("_", "-") if c is not None else "null"
         doc_url = f"{_DOCS}/{slug}-errors" + (
@@ -215,6 +211,28 @@ class ApiError(Exception):
         if self.detail is not None:
             body["detail"] = self.detail
         return body
+
+
+def describe(error_type: str, code: str | None) -> str:
+    """The catalogue's description of a type and code (the v3 ``detail``)."""
+    return (
+        (_CODE_DESCRIPTION.get((error_type, code)) if code is not None else None)
+        or _TYPE_DESCRIPTION.get(error_type)
+        or "An error occurred."
+    )
+
+
+def doc_slug(error_type: str) -> str:
+    """The docs page slug of an error type, without the ``-errors`` suffix."""
+    return _TYPE_SLUG.get(error_type) or error_type.lower().replace("_", "-")
+
+
+def resolution_for(error_type: str, code: str | None) -> str | None:
+    return _resolution(error_type, code)
+
+
+def user_message_for(error_type: str, code: str | None) -> str | None:
+    return _user_message(error_type, code)
 
 
 def _resolution(error_type: str, code: str | None) -> str | None:

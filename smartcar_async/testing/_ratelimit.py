@@ -77,7 +77,10 @@ class RateLimiter:
         if self._refilled_at is None:
             self._tokens = float(capacity)
         else:
-            self._tokens = min(float(capacity), self._tokens + (now - self._refilled_at) * rate)
+            # Rounded: (t + 30) - t is not exactly 30 for every clock value t, and a
+            # refill that should give exactly one token must not give 0.9999999.
+            refill = round((now - self._refilled_at) * rate, 9)
+            self._tokens = min(float(capacity), self._tokens + refill)
         self._refilled_at = now
         if self._tokens >= cost:
             self._tokens -= cost
@@ -95,7 +98,7 @@ class RateLimiter:
             return float(limits.app_capacity)
         rate = max(0.0, limits.app_refill_per_minute) / 60.0
         elapsed = self._clock.now() - self._refilled_at
-        return min(float(limits.app_capacity), self._tokens + elapsed * rate)
+        return min(float(limits.app_capacity), self._tokens + round(elapsed * rate, 9))
 
     def take_vehicle(self, limits: RateLimits, vehicle_id: str) -> Limited | None:
         allowed = limits.vehicle_requests

@@ -30,15 +30,19 @@ from aiohttp import web
 from . import _compatibility, _management
 from ._auth import Credentials, Grant, OAuthError, bearer_token
 from ._batch import parse_batch
+from ._billing import Billing
 from ._clock import Clock, iso
 from ._endpoint import Ctx, Endpoint, query_int
 from ._errors import ApiError, authentication, not_capable, not_found, permission, vehicle_state
 from ._faults import FaultEngine, Faults
 from ._fleet import Fleet, SimulatedVehicle
+from ._iam import AppTokens
 from ._ratelimit import RateLimiter, RateLimits
 from ._recording import CaseInsensitiveDict, RecordedRequest, RequestLog
 from ._routes import BATCH, resolve, resolve_miscased_make
 from ._units import UnitSystem, parse_unit_system
+from ._v3_errors import errors_body
+from ._v3_routes import Deferred, V3Api
 
 _VERSION = re.compile(r"v\d+\.\d+")
 _TOP_LEVEL = frozenset({"vehicles", "user", "management", "compatibility"})
@@ -51,6 +55,10 @@ _KINDS = {
     "/compatibility/matrix": "matrix",
 }
 _INVALID_JSON = object()
+# Requests the random HTTP faults apply to (never OAuth, IAM, Management or Compatibility).
+_VEHICLE_API = frozenset({"vehicle", "vehicles", "user", "v3"})
+# Vehicle endpoints Smartcar does not bill (see _billing).
+_UNBILLED = frozenset({"/permissions", "/application", "/webhooks"})
 
 Result = tuple[int, Any, Mapping[str, str] | None]
 
@@ -68,6 +76,12 @@ class State:
     faults: Faults
     rate_limits: RateLimits
     latency: float | tuple[float, float]
+    app_tokens: AppTokens
+    billing: Billing = attrs.field(factory=Billing)
+    signals_page_size: int | None = None
+    """v3: how many signals one ``/signals`` page holds (None: all of them)."""
+    command_hold: float | None = None
+    """v3: seconds a command is held behind a 202 (None: commands answer 200)."""
 
 
 def _dumps(payload: Any) -> bytes:
@@ -83,9 +97,10 @@ def _response(
     return web.Response(status=status, body=payload, headers=headers, reason=_REASONS.get(status))
 
 
-def _error_result(error: ApiError, request_id: str) -> Result:
+def _error_result(error: ApiError, request_id: str, v3: bool = False) -> Result:
     headers = None if error.retry_after is None else {"Retry-After": str(error.retry_after)}
-    return error.http_status, error.body(request_id), headers
+    body = errors_body(error) if v3 else error.body(request_id)
+    return error.http_status, body, headers
 
 
 def _parse_json(raw: bytes) -> Any:
@@ -105,7 +120,15 @@ def _classify(path: str) -> tuple[str, str | None, str]:
     first = parts[1] if len(parts) > 1 else ""
     if first == "oauth" and parts[2:] == ["token"]:
         return "oauth", None, "/oauth/token"
+    if first == "oauth2" and parts[2:] == ["token"]:
+        return "iam", None, "/oauth2/token"
     rest = parts[2:]
+    if first == "v3":
+        # Keys of v3 calls start with /v3 so that injections tell them from v2 ones.
+        if len(rest) >= 2 and rest[0] == "vehicles" and rest[1]:
+            sub = "/".join(rest[2:])
+            return "v3", rest[1], "/v3/" + sub if sub else "/v3"
+        return "v3", None, "/v3/" + "/".join(rest)
     key = "/" + "/".join(rest)
     if not _VERSION.fullmatch(first):
         if first.startswith("v") and rest and rest[0] in _TOP_LEVEL:
@@ -124,6 +147,7 @@ class Server:
         self.state = state
         self._pauses: set[asyncio.Future[None]] = set()
         self._closing = False
+        self._v3 = V3Api(state)
 
     def app(self) -> web.Application:
         app = web.Application(middlewares=[_safety_net])
@@ -157,7 +181,7 @@ class Server:
         method = request.method
         path = request.path
         kind, vehicle_id, key = _classify(path)
-        body = _parse_form(raw) if kind == "oauth" else _parse_json(raw)
+        body = _parse_body(kind, raw, request.content_type)
         if state.log.enabled:
             state.log.append(
                 RecordedRequest(
@@ -172,9 +196,7 @@ class Server:
         faults = state.faults
         if state.latency or faults.latency:
             await self._pause(state.engine.latency(state.latency, faults.latency, faults=faults))
-        fault = state.engine.http_fault(
-            faults, key, vehicle_id, kind in ("vehicle", "vehicles", "user")
-        )
+        fault = state.engine.http_fault(faults, key, vehicle_id, kind in _VEHICLE_API)
         malformed = False
         result: Result | None = None
         if fault is not None:
@@ -185,26 +207,57 @@ class Server:
             if fault.slow:
                 await self._pause(fault.slow)
             if fault.error is not None:
-                result = _error_result(fault.error, request_id)
+                result = _error_result(fault.error, request_id, kind == "v3")
             malformed = fault.malformed
         if result is None:
-            try:
-                result = self._dispatch(kind, vehicle_id, key, request, body, request_id)
-            except ApiError as error:
-                result = _error_result(error, request_id)
-            except OAuthError as error:
-                result = (
-                    error.status,
-                    {"error": error.error, "error_description": error.description},
-                    None,
-                )
+            result = self._run(kind, vehicle_id, key, request, body, request_id)
         status, payload, headers = result
+        if isinstance(payload, Deferred):
+            return await self._hold(request, payload, request_id)
         data = _dumps(payload)
         if malformed:
             status, data = 200, data[: max(1, len(data) // 2)]
         return _response(status, data, request_id, headers)
 
+    async def _hold(
+        self, request: web.Request, deferred: Deferred, request_id: str
+    ) -> web.StreamResponse:
+        """A 202 sent at once, held open, then finished with the command's final body."""
+        response = web.StreamResponse(
+            status=202, headers={"Content-Type": "application/json", "SC-Request-Id": request_id}
+        )
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        await self._pause(deferred.seconds)
+        await response.write(_dumps(deferred.finish()))
+        await response.write_eof()
+        return response
+
     # -- dispatch ------------------------------------------------------------
+
+    def _run(
+        self,
+        kind: str,
+        vehicle_id: str | None,
+        key: str,
+        request: web.Request,
+        body: Any,
+        request_id: str,
+    ) -> Result:
+        try:
+            if kind == "v3":
+                return self._v3.dispatch(
+                    vehicle_id, key, request, None if body is _INVALID_JSON else body
+                )
+            return self._dispatch(kind, vehicle_id, key, request, body, request_id)
+        except ApiError as error:
+            return _error_result(error, request_id, kind == "v3")
+        except OAuthError as error:
+            return (
+                error.status,
+                {"error": error.error, "error_description": error.description},
+                None,
+            )
 
     def _dispatch(
         self,
@@ -223,6 +276,12 @@ class Server:
             return self._vehicles(request)
         if kind == "user" and method == "GET":
             return self._user(request)
+        if kind == "iam" and method == "POST":
+            return (
+                200,
+                self.state.app_tokens.endpoint(request.headers.get("Authorization"), body),
+                None,
+            )
         if kind == "oauth" and method == "POST":
             form = body if isinstance(body, dict) else {}
             token = self.state.credentials.token_endpoint(
@@ -355,7 +414,10 @@ class Server:
             injected = state.engine.item_error(faults, item_key, vehicle.id)
             if injected is not None:
                 raise injected
-        return endpoint.handler(ctx)
+        payload = endpoint.handler(ctx)
+        if endpoint.path not in _UNBILLED:
+            state.billing.bill(vehicle.id)
+        return payload
 
     def _batch(
         self, grant: Grant, units: UnitSystem, vehicle_id: str, body: Any, request_id: str
@@ -431,7 +493,18 @@ async def _safety_net(
     except Exception:
         error = ApiError("SERVER", "INTERNAL")
     request_id = str(uuid.uuid4())
-    return _response(error.http_status, _dumps(error.body(request_id)), request_id)
+    v3 = request.path.startswith("/v3/")
+    body = errors_body(error) if v3 else error.body(request_id)
+    return _response(error.http_status, _dumps(body), request_id)
+
+
+def _parse_body(kind: str, raw: bytes, content_type: str) -> Any:
+    if kind == "iam":
+        # The IAM endpoint takes JSON (its spec) or a form (its prose example).
+        if content_type == "application/json" or raw.lstrip().startswith(b"{"):
+            return _parse_json(raw)
+        return _parse_form(raw)
+    return _parse_form(raw) if kind == "oauth" else _parse_json(raw)
 
 
 def _parse_form(raw: bytes) -> dict[str, str] | None:
