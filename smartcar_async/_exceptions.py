@@ -22,7 +22,8 @@ SmartcarError(Exception)                # all a caller sees, bar ValueError/Type
 │                                       #   .field names it when known, e.g. "doors[2].status"
 ├── ClientClosedError                   # the Client was closed before or while the call was queued
 └── StateError                          # a state store (SQLiteState...) cannot be opened, read
-                                        #   or written, or was used after close
+    │                                   #   or written, or was used after close
+    └── StateUnavailableError           # a shared store (RedisState) cannot be reached now
 
 Every error carries the server's fields when there were any (``type``,
 ``code``, ``status_code``, ``description``, ``doc_url``, ``request_id``,
@@ -66,6 +67,7 @@ __all__ = [
     "ServerError",
     "SmartcarError",
     "StateError",
+    "StateUnavailableError",
     "TransportError",
     "UpstreamError",
     "ValidationError",
@@ -251,6 +253,15 @@ class StateError(SmartcarError):
     """A state store failed: not a state file, a newer schema, corrupt content, I/O, closed.
 
     The message names the file and what is wrong, never a token. Added in 0.1.0.
+    """
+
+
+class StateUnavailableError(StateError):
+    """A shared store cannot be reached right now (refused, timed out, loading, read-only).
+
+    Transient by nature: the store's client reconnects by itself, so a caller
+    may carry on degraded (local gates and pacing) and try again later. Never
+    raised by the embedded :class:`~smartcar_async.SQLiteState`. Added in 0.1.0.
     """
 
 

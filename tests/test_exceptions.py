@@ -31,6 +31,7 @@ from smartcar_async._exceptions import (
     ServerError,
     SmartcarError,
     StateError,
+    StateUnavailableError,
     TransportError,
     UpstreamError,
     ValidationError,
@@ -74,6 +75,7 @@ PARENTS: list[tuple[type[SmartcarError], type[BaseException]]] = [
     (InvalidResponseError, TransportError),
     (ClientClosedError, SmartcarError),
     (StateError, SmartcarError),
+    (StateUnavailableError, StateError),
 ]
 
 
