@@ -26,7 +26,7 @@ from cli_support import (
 )
 
 from smartcar_async import __version__
-from smartcar_async._cli import _Outcome, _stop_on_signals
+from smartcar_async._cli._run import _Outcome, _stop_on_signals
 from smartcar_async.testing import Emulator
 
 GOOD, BAD = f"{TOKEN}-good", f"{TOKEN}-bad"

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from cli_support import TOKEN, against, run_cli, write
 
-from smartcar_async._cli_logs import REDACTED, Scrubber, install_logging
+from smartcar_async._cli._logs import REDACTED, Scrubber, install_logging
 from smartcar_async.testing import Emulator
 
 FILE_TOKEN = f"{TOKEN}-from-the-file"

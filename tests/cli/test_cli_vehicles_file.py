@@ -16,7 +16,7 @@ from cli_support import (
     write,
 )
 
-from smartcar_async._vehicles_file import (
+from smartcar_async._cli._vehicles_file import (
     VehicleRow,
     VehiclesFileError,
     parse_vehicles,

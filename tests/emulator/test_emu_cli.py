@@ -29,7 +29,7 @@ from typing import Any
 
 import pytest
 
-from smartcar_async._vehicles_file import read_vehicles_file
+from smartcar_async._cli._vehicles_file import read_vehicles_file
 from smartcar_async.testing import Emulator, TokenPair
 from smartcar_async.testing.__main__ import main
 

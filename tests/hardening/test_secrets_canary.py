@@ -633,8 +633,8 @@ def test_reprs_hold_no_secret() -> None:
     client = Client(api_origin="http://127.0.0.1:9")
     auth = AuthClient(CLIENT_ID, CLIENT_SECRET)
     access = _access(ACCESS, REFRESH)
-    from smartcar_async._cli import _Config
-    from smartcar_async._vehicles_file import VehicleRow
+    from smartcar_async._cli._config import _Config
+    from smartcar_async._cli._vehicles_file import VehicleRow
 
     config = _Config(
         demo=False,

@@ -20,12 +20,12 @@ from typing import TYPE_CHECKING, Final
 
 import anyio
 
-from ._cli_logs import CLI_LOGGER
-from ._observability import ClientHooks
+from .._observability import ClientHooks
+from ._logs import CLI_LOGGER
 
 if TYPE_CHECKING:
-    from ._poller import FleetPoller, PollResult
-    from .metrics import MetricsServer, PrometheusHooks
+    from .._poller import FleetPoller, PollResult
+    from ..metrics import MetricsServer, PrometheusHooks
 
 __all__ = [
     "DEFAULT_METRICS_HOST",
@@ -102,7 +102,7 @@ def _load() -> None:
         raise MetricsUnavailable(
             f"--metrics-port needs the prometheus-client package: {INSTALL_HINT}", 2
         ) from None
-    from . import metrics  # noqa: F401
+    from .. import metrics  # noqa: F401
 
 
 class RunMetrics:
@@ -182,7 +182,7 @@ def start_run_metrics(args: argparse.Namespace) -> RunMetrics:
     _load()
     from prometheus_client import CollectorRegistry
 
-    from .metrics import PrometheusHooks, serve_metrics
+    from ..metrics import PrometheusHooks, serve_metrics
 
     registry = CollectorRegistry(auto_describe=True)
     hooks = PrometheusHooks(registry=registry)

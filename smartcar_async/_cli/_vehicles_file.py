@@ -38,7 +38,7 @@ from typing import Final
 
 import attrs
 
-from ._names import UnitSystem
+from .._names import UnitSystem
 
 __all__ = [
     "COLUMNS",
