@@ -55,14 +55,13 @@ from ._options import (
     RequestBudget,
     check_response_size,
     check_retries,
-    check_seconds,
 )
 from ._origins import DEFAULT_API_ORIGIN
 from ._origins import api_origin as resolve_api_origin
 from ._retry import RetryConfig, is_transient
 from ._tokens import TokenSource
 from ._transport import RawResponse, Transport
-from ._validate import check_bound, check_int, check_token
+from ._validate import check_bound, check_int, check_seconds, check_token, check_user_agent
 
 if TYPE_CHECKING:
     from ._vehicle import Vehicle
@@ -179,11 +178,11 @@ class Client:
             deadline=check_bound("deadline", deadline),
         )
         self._retry = RetryConfig(
-            initial_backoff=_seconds("retry_backoff", retry_backoff),
-            max_backoff=_seconds("max_backoff", max_backoff),
-            max_retry_after=_seconds("max_retry_after", max_retry_after),
+            initial_backoff=check_seconds("retry_backoff", retry_backoff),
+            max_backoff=check_seconds("max_backoff", max_backoff),
+            max_retry_after=check_seconds("max_retry_after", max_retry_after),
         )
-        window = _seconds("batch_window", batch_window)
+        window = check_seconds("batch_window", batch_window)
         check_int("max_batch_size", max_batch_size, minimum=1)
         check_int("max_batches_per_vehicle", max_batches_per_vehicle, minimum=1)
         check_int("max_connections", max_connections, minimum=1)
@@ -196,14 +195,14 @@ class Client:
             else None
         )
         self._gates = Gates(
-            min_vehicle_interval=_seconds("min_vehicle_interval", min_vehicle_interval)
+            min_vehicle_interval=check_seconds("min_vehicle_interval", min_vehicle_interval)
         )
         self._max_concurrent = max_concurrent_requests
         self._limiter: asyncio.Semaphore | None = None
-        self._close_timeout = _seconds("close_timeout", close_timeout)
+        self._close_timeout = check_seconds("close_timeout", close_timeout)
         self._max_connections = max_connections
         self._max_response_size = check_response_size(max_response_size)
-        self._user_agent = _user_agent(user_agent) or USER_AGENT
+        self._user_agent = check_user_agent(user_agent) or USER_AGENT
         self._borrowed = session
         self._session: aiohttp.ClientSession | None = session
         self._transport_obj: Transport | None = (
@@ -691,17 +690,3 @@ async def _fetch_token(pending: Awaitable[str]) -> str:
 def _source(auth: object) -> TokenSource:
     assert isinstance(auth, TokenSource)
     return auth
-
-
-def _seconds(name: str, value: float) -> float:
-    return check_seconds(name, value)
-
-
-def _user_agent(value: object) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise TypeError(f"user_agent must be a str, got {type(value).__name__}")
-    if not value.isprintable():  # CR, LF, NUL, other controls: header injection
-        raise ValueError("user_agent must not contain line breaks or control characters")
-    return value

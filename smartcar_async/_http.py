@@ -18,14 +18,12 @@ import aiohttp
 
 from ._options import DEFAULT_MAX_RESPONSE_SIZE, DEFAULT_TIMEOUT
 from ._transport import RawResponse, Transport
-from ._validate import check_bound
 from ._version import __version__
 
 __all__ = [
     "DEFAULT_TIMEOUT",
     "USER_AGENT",
     "basic_auth",
-    "check_timeout",
     "open_session",
     "send",
 ]
@@ -34,11 +32,6 @@ USER_AGENT: Final = (
     f"smartcar-async/{__version__} (Python {platform.python_version()}; "
     f"aiohttp {aiohttp.__version__})"
 )
-
-
-def check_timeout(timeout: object) -> float | None:
-    """Seconds for one HTTP exchange, or None for no limit (the rule of `check_bound`)."""
-    return check_bound("timeout", timeout)
 
 
 def basic_auth(user: str, password: str) -> str:

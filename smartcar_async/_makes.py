@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from . import _models as m
 from . import _models_makes as mm
-from ._validate import check_charge_limit, check_coordinates, format_date
+from ._validate import check_charge_limit, check_coordinates, check_hhmm, format_date
 
 if TYPE_CHECKING:
     from ._vehicle import Vehicle
@@ -21,7 +21,6 @@ if TYPE_CHECKING:
 __all__ = ["Audi", "Bmw", "Cadillac", "Chevrolet", "Ford", "Nissan", "Tesla"]
 
 T = TypeVar("T")
-_HHMM = "HH:mm"
 
 
 class _Make:
@@ -113,7 +112,7 @@ class Tesla(_ChargeMeters):
             raise TypeError("enabled must be a bool")
         body: dict[str, Any] = {"type": type, "enabled": enabled}
         if time is not None:
-            body["time"] = _check_hhmm("time", time)
+            body["time"] = check_hhmm("time", time)
         return await self._send("POST", "/charge/schedule", mm.TeslaChargeSchedule, body=body)
 
     async def compass(self) -> mm.Compass:
@@ -168,8 +167,8 @@ class Nissan(_Make):
                 raise TypeError("days must be a list of day names")
             clean.append(
                 {
-                    "start": _check_hhmm("start", entry.get("start")),
-                    "end": _check_hhmm("end", entry.get("end")),
+                    "start": check_hhmm("start", entry.get("start")),
+                    "end": check_hhmm("end", entry.get("end")),
                     "days": [d.upper() for d in days],
                 }
             )
@@ -269,18 +268,6 @@ class Cadillac(_ChargeMeters):
     _prefix = "cadillac"
 
 
-def _check_hhmm(name: str, value: object) -> str:
-    if not isinstance(value, str):
-        raise TypeError(f"{name} must be a {_HHMM} string")
-    try:
-        dt.time.fromisoformat(value)
-    except ValueError:
-        raise ValueError(f"{name} must be a {_HHMM} time, got {value!r}") from None
-    if len(value) != 5:
-        raise ValueError(f"{name} must be a {_HHMM} time, got {value!r}")
-    return value
-
-
 def _window(pair: tuple[str, str]) -> dict[str, str]:
     start, end = pair
-    return {"start": _check_hhmm("start", start), "end": _check_hhmm("end", end)}
+    return {"start": check_hhmm("start", start), "end": check_hhmm("end", end)}

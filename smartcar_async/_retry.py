@@ -13,7 +13,7 @@ from ._exceptions import (
     SmartcarError,
     UpstreamError,
 )
-from ._options import check_seconds
+from ._validate import check_seconds
 
 __all__ = ["RetryConfig", "is_transient"]
 

@@ -6,7 +6,6 @@ import asyncio
 import datetime as dt
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar, cast
-from urllib.parse import quote
 
 from . import _endpoints as ep
 from . import _models as m
@@ -24,12 +23,12 @@ from ._validate import (
     check_int,
     check_method,
     check_request_path,
-    check_segment,
     check_token,
     check_unit_system,
     check_vehicle_id,
     format_date,
     format_flags,
+    format_segment,
 )
 
 if TYPE_CHECKING:
@@ -327,13 +326,13 @@ class Vehicle:
 
     async def subscribe(self, webhook_id: str) -> m.Subscribe:
         """Subscribe the vehicle to a webhook."""
-        path = "/webhooks/" + _segment("webhook_id", webhook_id)
+        path = "/webhooks/" + format_segment("webhook_id", webhook_id)
         return await self._write("POST", path, None, m.Subscribe)
 
     async def unsubscribe(self, amt: str, webhook_id: str) -> m.Status:
         """Unsubscribe from a webhook; authorised by the application management token (AMT)."""
         token = check_token(amt, "amt")
-        path = "/webhooks/" + _segment("webhook_id", webhook_id)
+        path = "/webhooks/" + format_segment("webhook_id", webhook_id)
         return await self._client._direct(
             "DELETE", self._key, path, unit_system=None, write=True, auth=token, model=m.Status
         )
@@ -384,11 +383,3 @@ class Vehicle:
         return await self._client._direct(
             method, self._key, path, unit_system=None, json_body=body, write=True, model=model
         )
-
-
-def _segment(name: str, value: object) -> str:
-    check_segment(name, value)
-    assert isinstance(value, str)
-    if "/" in value or any(ch.isspace() for ch in value):
-        raise ValueError(f"{name} must be a single non-empty path segment")
-    return quote(value, safe="")
