@@ -16,7 +16,8 @@ from . import _models_makes as mm
 from ._validate import check_charge_limit, check_coordinates, check_hhmm, format_date
 
 if TYPE_CHECKING:
-    from ._vehicle import Vehicle
+    from ._coalescer import QueueKey
+    from ._io import VehicleIO
 
 __all__ = ["Audi", "Bmw", "Cadillac", "Chevrolet", "Ford", "Nissan", "Tesla"]
 
@@ -24,18 +25,22 @@ T = TypeVar("T")
 
 
 class _Make:
-    __slots__ = ("_vehicle",)
+    """The endpoints of one make, sent through the vehicle's `VehicleIO` with its key."""
+
+    __slots__ = ("_io", "_key")
     _prefix = ""
 
-    def __init__(self, vehicle: Vehicle) -> None:
-        self._vehicle = vehicle
+    def __init__(self, io: VehicleIO, key: QueueKey) -> None:
+        self._io = io
+        self._key = key
 
     def __repr__(self) -> str:
-        return f"<{type(self).__name__} endpoints of {self._vehicle!r}>"
+        key = self._key
+        vehicle = f"<Vehicle {key.vehicle_id!r} unit_system={key.unit_system!r}>"
+        return f"<{type(self).__name__} endpoints of {vehicle}>"
 
     def _read(self, leaf: str, model: type[T]) -> Coroutine[Any, Any, T]:
-        car = self._vehicle
-        return car._client._read(car._key, f"/{self._prefix}{leaf}", model)
+        return self._io.read(self._key, f"/{self._prefix}{leaf}", model)
 
     async def _send(
         self,
@@ -47,12 +52,11 @@ class _Make:
         params: Mapping[str, str] | None = None,
         write: bool = True,
     ) -> T:
-        car = self._vehicle
-        return await car._client._direct(
+        return await self._io.send(
             method,
-            car._key,
+            self._key,
             f"/{self._prefix}{leaf}",
-            unit_system=None if write else car.unit_system,
+            unit_system=None if write else self._key.unit_system,
             params=params,
             json_body=body,
             write=write,
