@@ -27,7 +27,7 @@ from typing import Any
 from _harness import HERE, child_env, median
 
 import smartcar_async
-from smartcar_async import _coalescer
+from smartcar_async import _batch, _coalescer
 from smartcar_async._converter import structure
 from smartcar_async._endpoints import model_for_path
 from smartcar_async._models import Meta
@@ -65,8 +65,8 @@ def build_coalescer(executor: Callable[..., Any]) -> _coalescer.Coalescer:
 
 
 def _answer(items: RawBatch, paths: tuple[str, ...]) -> Any:
-    return _coalescer.Answer(
-        {p: _coalescer.RawItem(*items[p]) for p in paths}, "00000000-0000-4000-8000-000000000000"
+    return _batch.Answer(
+        {p: _batch.RawItem(*items[p]) for p in paths}, "00000000-0000-4000-8000-000000000000"
     )
 
 
@@ -101,10 +101,10 @@ async def _coalescer_overhead(
     items: RawBatch, vehicles: int, callers: int, reps: int
 ) -> dict[str, float]:
     paths = tuple(items)
-    raw = {p: _coalescer.RawItem(*items[p]) for p in paths}
+    raw = {p: _batch.RawItem(*items[p]) for p in paths}
 
     async def execute(key: Any, flight_paths: tuple[str, ...], *rest: Any) -> Any:
-        return _coalescer.Answer({p: raw[p] for p in flight_paths}, "req")
+        return _batch.Answer({p: raw[p] for p in flight_paths}, "req")
 
     coalescer = build_coalescer(execute)
     keys = [_coalescer.QueueKey(f"vehicle-{i}", "token", "metric", None) for i in range(vehicles)]

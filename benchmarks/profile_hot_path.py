@@ -74,7 +74,7 @@ def profile_s4(bursts: int, out: Path, top: int) -> None:
 def profile_s5(bursts: int, out: Path, top: int) -> None:
     from _micro import build_coalescer, recorded_items
 
-    from smartcar_async import _coalescer
+    from smartcar_async import _batch, _coalescer
     from smartcar_async._endpoints import model_for_path
 
     emu = EmulatorProcess(vehicles=2, latency=0.0)
@@ -82,10 +82,10 @@ def profile_s5(bursts: int, out: Path, top: int) -> None:
         items = recorded_items(emu.url, emu.fleet()[0][0], PATHS)
     finally:
         emu.close()
-    raw = {p: _coalescer.RawItem(*items[p]) for p in PATHS}
+    raw = {p: _batch.RawItem(*items[p]) for p in PATHS}
 
     async def execute(key: Any, flight_paths: tuple[str, ...], *rest: Any) -> Any:
-        return _coalescer.Answer({p: raw[p] for p in flight_paths}, "req")
+        return _batch.Answer({p: raw[p] for p in flight_paths}, "req")
 
     async def burst() -> None:
         coalescer = build_coalescer(execute)

@@ -1,17 +1,95 @@
-"""The batch wire format: the request body we send and the envelope we read back."""
+"""The batch wire format, and the executor that speaks it for the coalescer.
+
+A flight of the coalescer goes out as one request (`execute_reads`): a plain
+GET for one path, else ``POST /vehicles/{id}/batch`` with the body
+`batch_bytes` encodes; `parse_batch_envelope` keys the answer's items by
+path, as `RawItem`s in an `Answer`, for the coalescer to route.
+"""
 
 from __future__ import annotations
 
 import functools
 import json
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ._coalescer import Answer, RawItem
+import attrs
+
 from ._endpoints import normalize_path
 from ._exceptions import InvalidResponseError, SmartcarError
+from ._observability import logger
 
-__all__ = ["BatchResponse", "batch_body", "parse_batch_envelope"]
+if TYPE_CHECKING:
+    from ._coalescer import QueueKey
+    from ._policy import SendPolicy
+
+__all__ = [
+    "Answer",
+    "BatchResponse",
+    "RawItem",
+    "batch_body",
+    "batch_bytes",
+    "execute_reads",
+    "parse_batch_envelope",
+]
+
+
+@attrs.frozen
+class RawItem:
+    """One path's answer, before it becomes a model or an error.
+
+    ``error`` is set (and ``code`` is 0) when the answer's envelope item was
+    unreadable: its callers get that error as it is.
+    """
+
+    code: int
+    body: Any
+    headers: Mapping[str, Any]
+    error: SmartcarError | None = None
+
+
+@attrs.frozen
+class Answer:
+    """What the executor got back for a flight: items keyed by normalised path."""
+
+    items: Mapping[str, RawItem]
+    request_id: str | None
+
+
+async def execute_reads(
+    policy: SendPolicy, key: QueueKey, paths: tuple[str, ...], spent: int = 0
+) -> Answer:
+    """The coalescer's executor: a plain GET for one path, a batch POST for more.
+
+    Bind ``policy`` (``functools.partial``) to get the coalescer's `Executor`.
+    """
+    params = {"flags": key.flags} if key.flags else None
+    if len(paths) == 1:
+        resp = await policy.send(
+            "GET",
+            key,
+            paths[0],
+            params=params,
+            unit_system=key.unit_system,
+            retry=True,
+            kind="get",
+            spent=spent,
+        )
+        return Answer({paths[0]: RawItem(resp.status, resp.body, resp.headers)}, resp.request_id)
+    logger.debug("batch for vehicle %s: %s", key.vehicle_id, ", ".join(paths))
+    resp = await policy.send(
+        "POST",
+        key,
+        "/batch",
+        params=params,
+        json_body=batch_bytes(paths),
+        unit_system=key.unit_system,
+        retry=True,
+        kind="batch",
+        cost=len(paths),
+        spent=spent,
+    )
+    return parse_batch_envelope(resp.body, resp.request_id)
 
 
 def batch_body(paths: Sequence[str]) -> dict[str, list[dict[str, str]]]:

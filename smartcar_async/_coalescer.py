@@ -10,9 +10,11 @@ The flow of one read::
     the window's timer fires (or max_batch_size distinct paths are pending)
       -> flush: pending slots become one Flight, run by one task that the
          coalescer owns (never fire-and-forget)
-      -> executor: one HTTP request for all the flight's paths
+      -> executor (`_batch.execute_reads`): one HTTP request for all the
+         flight's paths, sent under the client's `SendPolicy`
       -> route each answer item by its path to the slot's waiters; the model
-         (or the typed error) is built once per path and model type
+         (or the typed error) is built once per path and model type; an item
+         the policy says to retry (a 429, a 5xx) is queued again instead
 
 Invariants (tests and a Hypothesis model check them):
 
@@ -36,26 +38,24 @@ import asyncio
 import copy
 import logging
 import math
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable
 from typing import Any, Protocol, TypeVar
 
-import attrs
-
+from ._batch import Answer, RawItem
 from ._converter import structure
 from ._exceptions import (
     ClientClosedError,
     InvalidResponseError,
-    RateLimitError,
     SmartcarError,
     error_from_response,
 )
-from ._gates import Gates
 from ._models import Meta
-from ._observability import BatchFlushed, Counters, Hooks, log_fields
+from ._observability import BatchFlushed, Counters, Hooks
 from ._options import DEFAULT_OPTIONS, CallOptions
-from ._retry import RetryConfig, is_transient
+from ._policy import SendPolicy
+from ._tokens import TokenSource
 
-__all__ = ["Answer", "Coalescer", "Executor", "QueueKey", "RawItem"]
+__all__ = ["Coalescer", "Executor", "QueueKey"]
 
 T = TypeVar("T")
 logger = logging.getLogger("smartcar_async")
@@ -73,7 +73,7 @@ class QueueKey:
     def __init__(
         self,
         vehicle_id: str,
-        auth: object,
+        auth: str | TokenSource,
         unit_system: str,
         flags: str | None,
         options: CallOptions = DEFAULT_OPTIONS,
@@ -102,28 +102,6 @@ class QueueKey:
 
     def __repr__(self) -> str:
         return f"QueueKey(vehicle_id={self.vehicle_id!r}, unit_system={self.unit_system!r})"
-
-
-@attrs.frozen
-class RawItem:
-    """One path's answer, before it becomes a model or an error.
-
-    ``error`` is set (and ``code`` is 0) when the answer's envelope item was
-    unreadable: its callers get that error as it is.
-    """
-
-    code: int
-    body: Any
-    headers: Mapping[str, Any]
-    error: SmartcarError | None = None
-
-
-@attrs.frozen
-class Answer:
-    """What the executor got back for a flight: items keyed by normalised path."""
-
-    items: Mapping[str, RawItem]
-    request_id: str | None
 
 
 class Executor(Protocol):
@@ -223,8 +201,7 @@ class Coalescer:
         join_inflight: bool,
         counters: Counters,
         hooks: Hooks,
-        gates: Gates | None = None,
-        retry: RetryConfig | None = None,
+        policy: SendPolicy | None = None,
     ) -> None:
         self._execute = executor
         self._window = window
@@ -233,8 +210,8 @@ class Coalescer:
         self._join_inflight = join_inflight
         self._counters = counters
         self._hooks = hooks
-        self._gates = gates if gates is not None else Gates()
-        self._retry = retry if retry is not None else RetryConfig()
+        # Asked whether a read fails fast and whether a failed item goes again.
+        self._policy = policy if policy is not None else SendPolicy(counters=counters, hooks=hooks)
         # Windows end on ticks of a fifth of the window: a queue's window lasts
         # between 1 and 1.2 times the configured one.
         self._tick = window / 5
@@ -250,7 +227,7 @@ class Coalescer:
         if self._closed:
             raise ClientClosedError("The client is closed")
         # A vehicle rate-limited for longer than we would wait costs no API call.
-        gated = self._gates.fail_fast_error(key.vehicle_id, self._retry.max_retry_after)
+        gated = self._policy.fail_fast(key.vehicle_id)
         if gated is not None:
             raise gated
         fut: asyncio.Future[T] = asyncio.get_running_loop().create_future()
@@ -491,57 +468,20 @@ class Coalescer:
                 self._fail_slot(slot, err)
 
     def _requeue(self, slot: _Slot, error: SmartcarError) -> bool:
-        """A per-item 429 or transient error: queue the path again, behind a wait.
+        """Queue the path again if the policy says its error is worth a retry.
 
-        A 429 closes the vehicle's (or the application's) rate-limit gate for
-        its Retry-After; a transient error (5xx, 408) holds the vehicle for one
-        backoff step, as a failed single GET would wait before its retry. Only
-        that path's callers wait; the batch's other paths were delivered.
-        Returns False when the error is final, the wait too long, or the
-        retries are spent.
+        Only that path's callers wait; the batch's other paths were
+        delivered. Returns False when the error is final for its callers.
         """
         queue = slot.queue
-        vehicle_id = queue.key.vehicle_id
-        if isinstance(error, RateLimitError):
-            self._counters.rate_limited += 1
-            wait = self._gates.rate_limited(
-                vehicle_id, error, self._retry.backoff(slot.attempts + 1)
-            )
-            self._hooks.rate_limited(vehicle_id, error.code, error.retry_after, wait)
-            if wait > self._retry.max_retry_after:
-                return False
-        elif is_transient(error):
-            wait = self._retry.backoff(slot.attempts + 1)
-        else:
+        may_retry = not self._closed and slot.attempts < queue.key.options.max_retries
+        wait = self._policy.retry_item(
+            queue.key.vehicle_id, slot.path, error, slot.attempts, may_retry
+        )
+        if wait is None:
             return False
-        if self._closed or slot.attempts >= queue.key.options.max_retries:
-            return False
-        if not isinstance(error, RateLimitError):
-            self._gates.hold(vehicle_id, wait)
         # Not counted as a retry here: the request that carries it again is.
         slot.attempts += 1
-        self._hooks.retry_scheduled(vehicle_id, slot.path, slot.attempts, error, wait, item=True)
-        if isinstance(error, RateLimitError):
-            logger.warning(
-                "rate limited (%s) %s, batch item %s: waiting %.1fs",
-                error.code,
-                "application-wide" if error.code == "SMARTCAR_API" else f"vehicle {vehicle_id}",
-                slot.path,
-                wait,
-                extra=log_fields("rate_limited", vehicle_id, error, wait=round(wait, 3)),
-            )
-        else:
-            logger.info(
-                "batch item %s for vehicle %s failed (%s); retry %d in %.2fs",
-                slot.path,
-                vehicle_id,
-                type(error).__name__,
-                slot.attempts,
-                wait,
-                extra=log_fields(
-                    "retry", vehicle_id, error, attempt=slot.attempts, delay=round(wait, 3)
-                ),
-            )
         slot.flight = None
         waiting = queue.pending.get(slot.path)
         if waiting is None:

@@ -13,9 +13,12 @@ import attrs
 
 from . import _models as m
 
-__all__ = ["READS", "Read", "model_for_path", "normalize_path"]
+__all__ = ["API_VERSION", "READS", "Read", "model_for_path", "normalize_path"]
 
 T = TypeVar("T")
+
+#: The version segment of every API URL: ``/v2.0/vehicles/...``.
+API_VERSION: Final = "2.0"
 
 
 @attrs.frozen

@@ -47,7 +47,7 @@ from typing import Any, Final, TypedDict, Unpack
 
 import attrs
 
-from ._models import pick_headers
+from ._headers import pick_headers
 
 __all__ = [
     "MAX_RETRY_AFTER",

@@ -3,7 +3,8 @@
 A 429 closes a gate until its Retry-After has passed: for one vehicle
 (RATE_LIMIT:VEHICLE) or for every vehicle (RATE_LIMIT:SMARTCAR_API). Callers
 that can afford the wait sleep it out; callers that cannot fail at once with
-the same error, so a throttled vehicle costs no API calls. Optional pacing
+the same error, so a throttled vehicle costs no API calls (that decision is
+`SendPolicy`'s; this module only keeps the times). Optional pacing
 (a minimum interval per vehicle, an application token bucket) keeps a worker
 from tripping the limits in the first place. Nothing here polls: every wait
 is one sleep of a computed length.
@@ -23,7 +24,7 @@ import anyio
 
 from ._exceptions import MAX_RETRY_AFTER, RateLimitError
 
-__all__ = ["Gates", "TokenBucket", "bounded_wait"]
+__all__ = ["Gates", "TokenBucket", "bounded_wait", "still_limited"]
 
 # Expired entries are swept once the maps grow past this, so memory follows
 # the number of vehicles throttled right now, not every vehicle ever seen.
@@ -102,22 +103,14 @@ class Gates:
         return wait, error
 
     def fail_fast_error(self, vehicle_id: str, max_wait: float) -> RateLimitError | None:
-        """The error to raise now if this vehicle is gated for longer than ``max_wait``."""
+        """The error to raise now if this vehicle is gated for longer than ``max_wait``.
+
+        (`SendPolicy.fail_fast` is this check with the client's ``max_retry_after``.)
+        """
         wait, error = self.blocked_for(vehicle_id)
         if error is None or wait <= max_wait:
             return None
-        return _still_limited(error, wait)
-
-    async def wait(self, vehicle_id: str, max_wait: float) -> None:
-        """Sleep until the vehicle's gates open, or raise if that is more than ``max_wait``."""
-        while True:
-            wait, error = self.blocked_for(vehicle_id)
-            if wait <= 0:
-                break
-            if error is not None and wait > max_wait:
-                raise _still_limited(error, wait)
-            await anyio.sleep(wait)
-        self.passed(vehicle_id)
+        return still_limited(error, wait)
 
     def passed(self, vehicle_id: str) -> None:
         """A request for the vehicle goes out now: start its pacing interval."""
@@ -132,7 +125,7 @@ class Gates:
         self._next_allowed = {k: v for k, v in self._next_allowed.items() if v > now}
 
 
-def _still_limited(error: RateLimitError, wait: float) -> RateLimitError:
+def still_limited(error: RateLimitError, wait: float) -> RateLimitError:
     """A copy of the 429 that closed a gate, saying how long it stays closed."""
     twin = copy.copy(error)
     twin.retry_after = math.ceil(bounded_wait(wait) * 1000) / 1000

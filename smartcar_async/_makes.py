@@ -13,30 +13,34 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from . import _models as m
 from . import _models_makes as mm
-from ._validate import check_charge_limit, check_coordinates, format_date
+from ._validate import check_charge_limit, check_coordinates, check_hhmm, format_date
 
 if TYPE_CHECKING:
-    from ._vehicle import Vehicle
+    from ._coalescer import QueueKey
+    from ._io import VehicleIO
 
 __all__ = ["Audi", "Bmw", "Cadillac", "Chevrolet", "Ford", "Nissan", "Tesla"]
 
 T = TypeVar("T")
-_HHMM = "HH:mm"
 
 
 class _Make:
-    __slots__ = ("_vehicle",)
+    """The endpoints of one make, sent through the vehicle's `VehicleIO` with its key."""
+
+    __slots__ = ("_io", "_key")
     _prefix = ""
 
-    def __init__(self, vehicle: Vehicle) -> None:
-        self._vehicle = vehicle
+    def __init__(self, io: VehicleIO, key: QueueKey) -> None:
+        self._io = io
+        self._key = key
 
     def __repr__(self) -> str:
-        return f"<{type(self).__name__} endpoints of {self._vehicle!r}>"
+        key = self._key
+        vehicle = f"<Vehicle {key.vehicle_id!r} unit_system={key.unit_system!r}>"
+        return f"<{type(self).__name__} endpoints of {vehicle}>"
 
     def _read(self, leaf: str, model: type[T]) -> Coroutine[Any, Any, T]:
-        car = self._vehicle
-        return car._client._read(car._key, f"/{self._prefix}{leaf}", model)
+        return self._io.read(self._key, f"/{self._prefix}{leaf}", model)
 
     async def _send(
         self,
@@ -48,12 +52,11 @@ class _Make:
         params: Mapping[str, str] | None = None,
         write: bool = True,
     ) -> T:
-        car = self._vehicle
-        return await car._client._direct(
+        return await self._io.send(
             method,
-            car._key,
+            self._key,
             f"/{self._prefix}{leaf}",
-            unit_system=None if write else car.unit_system,
+            unit_system=None if write else self._key.unit_system,
             params=params,
             json_body=body,
             write=write,
@@ -113,7 +116,7 @@ class Tesla(_ChargeMeters):
             raise TypeError("enabled must be a bool")
         body: dict[str, Any] = {"type": type, "enabled": enabled}
         if time is not None:
-            body["time"] = _check_hhmm("time", time)
+            body["time"] = check_hhmm("time", time)
         return await self._send("POST", "/charge/schedule", mm.TeslaChargeSchedule, body=body)
 
     async def compass(self) -> mm.Compass:
@@ -168,8 +171,8 @@ class Nissan(_Make):
                 raise TypeError("days must be a list of day names")
             clean.append(
                 {
-                    "start": _check_hhmm("start", entry.get("start")),
-                    "end": _check_hhmm("end", entry.get("end")),
+                    "start": check_hhmm("start", entry.get("start")),
+                    "end": check_hhmm("end", entry.get("end")),
                     "days": [d.upper() for d in days],
                 }
             )
@@ -269,18 +272,6 @@ class Cadillac(_ChargeMeters):
     _prefix = "cadillac"
 
 
-def _check_hhmm(name: str, value: object) -> str:
-    if not isinstance(value, str):
-        raise TypeError(f"{name} must be a {_HHMM} string")
-    try:
-        dt.time.fromisoformat(value)
-    except ValueError:
-        raise ValueError(f"{name} must be a {_HHMM} time, got {value!r}") from None
-    if len(value) != 5:
-        raise ValueError(f"{name} must be a {_HHMM} time, got {value!r}")
-    return value
-
-
 def _window(pair: tuple[str, str]) -> dict[str, str]:
     start, end = pair
-    return {"start": _check_hhmm("start", start), "end": _check_hhmm("end", end)}
+    return {"start": check_hhmm("start", start), "end": check_hhmm("end", end)}

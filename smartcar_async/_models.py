@@ -18,6 +18,8 @@ from typing import Any, Final
 
 import attrs
 
+from ._headers import pick_headers
+
 __all__ = [
     "EMPTY_META",
     "Action",
@@ -126,23 +128,6 @@ def parse_datetime_or_none(value: object) -> datetime | None:
         return parse_datetime(value)
     except ValueError:
         return None
-
-
-def pick_headers(headers: Mapping[str, object] | None, names: frozenset[str]) -> dict[str, object]:
-    """Return the wanted headers keyed by lower-case name, matching case-insensitively.
-
-    Works for plain dicts (batch sub-responses use lower-case keys, a few
-    fixtures use ``Retry-After``) and for multidicts alike; the first
-    occurrence of a repeated header wins. *names* must be lower-case.
-    """
-    picked: dict[str, object] = {}
-    if headers:
-        for key, value in headers.items():
-            if isinstance(key, str):
-                lowered = key.lower()
-                if lowered in names and lowered not in picked:
-                    picked[lowered] = value
-    return picked
 
 
 _META_HEADERS: Final = frozenset(

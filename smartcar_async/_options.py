@@ -3,11 +3,8 @@
 Options are part of a queue's identity, so reads that share a batch always
 share one retry policy and one timeout: the policy is applied once per batch.
 
-Two rules for durations a caller gives. A *bound* (``timeout``, ``deadline``)
-is seconds > 0, or None for no bound (`check_bound`). A *wait* where 0 means
-"none" (``batch_window``, ``retry_backoff``, ``min_vehicle_interval``,
-``close_timeout``) is seconds >= 0 (`check_seconds`). Both refuse NaN and
-infinity.
+The rules for the values a caller gives (bounds, waits, counts) are
+`_validate`'s.
 """
 
 from __future__ import annotations
@@ -52,16 +49,6 @@ DEFAULT_MAX_RESPONSE_SIZE: Final = 8 * 1024 * 1024
 NotGivenType = Literal[NotGiven.NOT_GIVEN]
 
 
-def check_seconds(name: str, value: object) -> float:
-    """A wait where 0 means none: a finite number of seconds >= 0."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError(f"{name} must be a number of seconds, got {type(value).__name__}")
-    seconds = _float(name, value)
-    if not math.isfinite(seconds) or seconds < 0:
-        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
-    return seconds
-
-
 def _float(name: str, value: int | float) -> float:
     try:
         return float(value)
@@ -75,11 +62,7 @@ def check_response_size(value: object) -> int:
 
 
 def check_retries(value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"max_retries must be an int, got {type(value).__name__}")
-    if value < 0:
-        raise ValueError(f"max_retries must be >= 0, got {value}")
-    return value
+    return check_int("max_retries", value)
 
 
 @attrs.frozen
@@ -135,10 +118,7 @@ class RequestBudget:
     refill_per_minute: float = 2.0
 
     def __attrs_post_init__(self) -> None:
-        if isinstance(self.capacity, bool) or not isinstance(self.capacity, int):
-            raise TypeError("capacity must be an int")
-        if self.capacity < 1:
-            raise ValueError("capacity must be >= 1")
+        check_int("capacity", self.capacity, minimum=1)
         _float("capacity", self.capacity)
         rate = self.refill_per_minute
         if (

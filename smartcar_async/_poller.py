@@ -67,7 +67,7 @@ from ._poll_state import (
     parked_whole,
 )
 from ._state import StateStore
-from ._validate import check_bound
+from ._validate import check_bound, check_int, check_interval
 from ._vehicle import Vehicle
 
 __all__ = ["FleetPoller", "PollOutcome", "PollResult", "SkipReason"]
@@ -161,24 +161,24 @@ class FleetPoller:
         state: StateStore | None = None,
     ) -> None:
         self._reads = check_reads(reads)
-        self._interval = _positive("interval", interval)
+        self._interval = check_interval("interval", interval)
         if not isinstance(jitter, int | float) or isinstance(jitter, bool):
             raise TypeError("jitter must be a number")
         if not 0.0 <= jitter <= 1.0:
             raise ValueError(f"jitter must be within 0..1, got {jitter!r}")
         self._jitter = float(jitter)
         if rounds is not None:
-            _count("rounds", rounds, minimum=1)
+            check_int("rounds", rounds, minimum=1)
         self._rounds = rounds
-        _count("max_concurrent_vehicles", max_concurrent_vehicles, minimum=1)
+        check_int("max_concurrent_vehicles", max_concurrent_vehicles, minimum=1)
         self._max_concurrent = max_concurrent_vehicles
         self._timeout = check_bound("timeout", timeout)
-        self._backoff = self._interval if backoff is None else _positive("backoff", backoff)
-        self._max_backoff = _positive("max_backoff", max_backoff)
+        self._backoff = self._interval if backoff is None else check_interval("backoff", backoff)
+        self._max_backoff = check_interval("max_backoff", max_backoff)
         self._shard = _check_shard(shard)
-        _count("max_buffered_results", max_buffered_results, minimum=0)
+        check_int("max_buffered_results", max_buffered_results, minimum=0)
         self._buffer = max_buffered_results
-        self._recheck = _positive("recheck", recheck)
+        self._recheck = check_interval("recheck", recheck)
         if state is not None and not isinstance(state, StateStore):
             raise TypeError(
                 f"state must be a StateStore (e.g. SQLiteState), not {type(state).__name__}"
@@ -631,7 +631,7 @@ class FleetPoller:
 
 def shard_of(vehicle_id: str, shards: int) -> int:
     """The shard of ``shards`` that ``vehicle_id`` belongs to (stable across processes)."""
-    _count("shards", shards, minimum=1)
+    check_int("shards", shards, minimum=1)
     digest = hashlib.blake2b(vehicle_id.encode(), digest_size=8, person=b"sc-shard").digest()
     return int.from_bytes(digest, "big") % shards
 
@@ -658,22 +658,8 @@ def _check_shard(shard: tuple[int, int] | None) -> tuple[int, int] | None:
         index, count = shard
     except (TypeError, ValueError):
         raise TypeError("shard must be a pair (index, count)") from None
-    _count("shard count", count, minimum=1)
-    _count("shard index", index, minimum=0)
+    check_int("shard count", count, minimum=1)
+    check_int("shard index", index, minimum=0)
     if index >= count:
         raise ValueError(f"shard index must be below the shard count, got {index} of {count}")
     return (index, count)
-
-
-def _positive(name: str, value: float) -> float:
-    """A duration that must be given: the rule of `check_bound`, without None."""
-    seconds = check_bound(name, value, optional=False)
-    assert seconds is not None
-    return seconds
-
-
-def _count(name: str, value: int, *, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")

@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from typing import Protocol, runtime_checkable
 
 from ._models_account import Access
-from ._options import check_seconds
+from ._validate import check_seconds
 
 __all__ = [
     "CallableTokenSource",

@@ -1,6 +1,19 @@
 """Argument checks that run before any request: bad input fails fast, with a clear message.
 
-Messages never echo a token: they name the argument and what was wrong.
+Every check of a caller's argument lives here, so one kind of value follows
+one rule and one wording wherever the package takes it:
+
+* an int (`check_int`): a bool is not one; a ValueError says the bounds;
+* a duration: a *bound* (``timeout``, ``deadline``) is seconds > 0, or None
+  for none (`check_bound`); one that must be given (a poll interval) is the
+  same without None (`check_interval`); a *wait* where 0 means none
+  (``batch_window``, ``retry_backoff``) is seconds >= 0 (`check_seconds`).
+  All of them refuse NaN, infinity and ints too large for a float;
+* text: a non-empty str (`check_str`), one of a few words (`check_choice`),
+  a clock time (`check_hhmm`), a token that goes in a header (`check_token`).
+
+A wrong type is a TypeError, a wrong value a ValueError. Messages name the
+argument and what was wrong, and never echo a token.
 """
 
 from __future__ import annotations
@@ -8,25 +21,35 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from urllib.parse import quote
 
 __all__ = [
+    "check_bool",
     "check_bound",
     "check_charge_limit",
+    "check_choice",
     "check_coordinates",
+    "check_hhmm",
     "check_int",
+    "check_interval",
     "check_method",
     "check_request_path",
+    "check_seconds",
     "check_segment",
+    "check_str",
     "check_text",
     "check_token",
     "check_unit_system",
+    "check_user_agent",
     "check_vehicle_id",
     "format_date",
     "format_flags",
+    "format_segment",
 ]
 
 UNIT_SYSTEMS = ("metric", "imperial")
+_HHMM = "HH:mm"
 METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE"})
 _FLAG_NAME = re.compile(r"^[A-Za-z0-9_.\-]+$")
 # Percent-encoded dots or slashes would let a path climb out of the vehicle
@@ -41,17 +64,22 @@ def check_segment(name: str, value: object) -> str:
     ``..`` survive it and the URL resolves them away: ``/vehicles/../batch``
     is ``/batch``, so they are refused.
     """
-    if not isinstance(value, str):
-        raise TypeError(f"{name} must be a str, got {type(value).__name__}")
-    if not value.strip():
-        raise ValueError(f"{name} must not be empty")
-    if value in (".", ".."):
+    text = check_str(name, value)
+    if text in (".", ".."):
         raise ValueError(f"{name} must not be '.' or '..': the URL would leave the vehicle")
-    return value
+    return text
 
 
 def check_vehicle_id(vehicle_id: object) -> str:
     return check_segment("vehicle_id", vehicle_id)
+
+
+def format_segment(name: str, value: object) -> str:
+    """An id that must be exactly one path segment (a webhook id), quoted for the URL."""
+    text = check_segment(name, value)
+    if "/" in text or any(ch.isspace() for ch in text):
+        raise ValueError(f"{name} must be a single non-empty path segment")
+    return quote(text, safe="")
 
 
 def check_token(token: object, name: str = "access_token") -> str:
@@ -66,14 +94,58 @@ def check_token(token: object, name: str = "access_token") -> str:
     return token
 
 
-def check_text(value: object, name: str) -> str:
-    """A non-empty line of text used as data, not sent as it is (an HMAC key, say)."""
+def check_str(name: str, value: object, *, allow_empty: bool = False) -> str:
+    """A str; unless ``allow_empty``, one with more than whitespace in it."""
     if not isinstance(value, str):
         raise TypeError(f"{name} must be a str, got {type(value).__name__}")
-    if not value.strip():
+    if not allow_empty and not value.strip():
         raise ValueError(f"{name} must not be empty")
-    if "\r" in value or "\n" in value:
+    return value
+
+
+def check_text(value: object, name: str) -> str:
+    """A non-empty line of text used as data, not sent as it is (an HMAC key, say)."""
+    text = check_str(name, value)
+    if "\r" in text or "\n" in text:
         raise ValueError(f"{name} must not contain line breaks")
+    return text
+
+
+def check_choice(name: str, value: object, choices: Sequence[str], *, upper: bool) -> str:
+    """One of ``choices`` in any case; returned upper- or lower-cased as the API wants it."""
+    text = check_str(name, value, allow_empty=True)
+    normal = text.upper() if upper else text.lower()
+    if normal not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(choices)}; got {value!r}")
+    return normal
+
+
+def check_bool(name: str, value: object) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be a bool, got {type(value).__name__}")
+    return value
+
+
+def check_hhmm(name: str, value: object) -> str:
+    """A clock time as ``"HH:mm"``, the form Smartcar's charge schedules use."""
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a {_HHMM} string")
+    try:
+        dt.time.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"{name} must be a {_HHMM} time, got {value!r}") from None
+    if len(value) != 5:
+        raise ValueError(f"{name} must be a {_HHMM} time, got {value!r}")
+    return value
+
+
+def check_user_agent(value: object) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise TypeError(f"user_agent must be a str, got {type(value).__name__}")
+    if not value.isprintable():  # CR, LF, NUL, other controls: header injection
+        raise ValueError("user_agent must not contain line breaks or control characters")
     return value
 
 
@@ -88,15 +160,34 @@ def check_bound(name: str, value: object, *, optional: bool = True) -> float | N
     none = " or None" if optional else ""
     if value is None and optional:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError(f"{name} must be a number of seconds{none}, got {type(value).__name__}")
-    try:
-        seconds = float(value)
-    except OverflowError:  # an int too large for a float
-        raise ValueError(f"{name} is too large") from None
+    seconds = _seconds(name, value, none)
     if not math.isfinite(seconds) or seconds <= 0:
         raise ValueError(f"{name} must be a finite number of seconds > 0{none}, got {value!r}")
     return seconds
+
+
+def check_interval(name: str, value: object) -> float:
+    """A duration that must be given: the rule of `check_bound`, without None."""
+    seconds = check_bound(name, value, optional=False)
+    assert seconds is not None
+    return seconds
+
+
+def check_seconds(name: str, value: object) -> float:
+    """A wait where 0 means none: a finite number of seconds >= 0."""
+    seconds = _seconds(name, value)
+    if not math.isfinite(seconds) or seconds < 0:
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+    return seconds
+
+
+def _seconds(name: str, value: object, none: str = "") -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{name} must be a number of seconds{none}, got {type(value).__name__}")
+    try:
+        return float(value)
+    except OverflowError:  # an int too large for a float
+        raise ValueError(f"{name} is too large") from None
 
 
 def check_unit_system(unit_system: object) -> str:
@@ -133,11 +224,13 @@ def _number(name: str, value: object) -> float:
     return number
 
 
-def check_int(name: str, value: object, *, minimum: int = 0) -> int:
+def check_int(name: str, value: object, *, minimum: int = 0, maximum: int | None = None) -> int:
+    """An int (not a bool) within ``minimum`` and ``maximum`` (None: no upper bound)."""
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    if value < minimum or (maximum is not None and value > maximum):
+        bounds = f"between {minimum} and {maximum}" if maximum is not None else f">= {minimum}"
+        raise ValueError(f"{name} must be {bounds}, got {value}")
     return value
 
 

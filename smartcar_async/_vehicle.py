@@ -5,8 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
-from typing import TYPE_CHECKING, Any, TypeVar, cast
-from urllib.parse import quote
+from typing import Any, TypeVar, cast
 
 from . import _endpoints as ep
 from . import _models as m
@@ -14,6 +13,7 @@ from ._batch import BatchResponse
 from ._coalescer import QueueKey
 from ._endpoints import Read, model_for_path, normalize_path
 from ._exceptions import SmartcarError
+from ._io import VehicleIO
 from ._makes import Audi, Bmw, Cadillac, Chevrolet, Ford, Nissan, Tesla
 from ._names import UnitSystem
 from ._options import NOT_GIVEN, CallOptions, NotGiven
@@ -24,16 +24,13 @@ from ._validate import (
     check_int,
     check_method,
     check_request_path,
-    check_segment,
     check_token,
     check_unit_system,
     check_vehicle_id,
     format_date,
     format_flags,
+    format_segment,
 )
-
-if TYPE_CHECKING:
-    from ._client import Client
 
 __all__ = ["Vehicle"]
 
@@ -51,11 +48,11 @@ class Vehicle:
     Get one from :meth:`Client.vehicle`. Added in 0.1.0.
     """
 
-    __slots__ = ("_client", "_key")
+    __slots__ = ("_io", "_key")
 
     def __init__(
         self,
-        client: Client,
+        io: VehicleIO,
         vehicle_id: str,
         *,
         access_token: str | TokenSource | Callable[[], Awaitable[str]],
@@ -63,8 +60,8 @@ class Vehicle:
         flags: Mapping[str, str | bool | int | float] | None = None,
         options: CallOptions,
     ) -> None:
-        self._client = client
-        auth: object
+        self._io = io
+        auth: str | TokenSource | None
         if isinstance(access_token, str):
             auth = check_token(access_token)
         else:
@@ -83,9 +80,9 @@ class Vehicle:
         )
 
     @classmethod
-    def _from_key(cls, client: Client, key: QueueKey) -> Vehicle:
+    def _from_key(cls, io: VehicleIO, key: QueueKey) -> Vehicle:
         twin = cls.__new__(cls)
-        twin._client = client
+        twin._io = io
         twin._key = key
         return twin
 
@@ -120,7 +117,7 @@ class Vehicle:
         )
         key = self._key
         return Vehicle._from_key(
-            self._client, QueueKey(key.vehicle_id, key.auth, key.unit_system, key.flags, options)
+            self._io, QueueKey(key.vehicle_id, key.auth, key.unit_system, key.flags, options)
         )
 
     def __repr__(self) -> str:
@@ -131,37 +128,37 @@ class Vehicle:
     @property
     def tesla(self) -> Tesla:
         """Tesla-only endpoints: ``await car.tesla.compass()``."""
-        return Tesla(self)
+        return Tesla(self._io, self._key)
 
     @property
     def nissan(self) -> Nissan:
         """Nissan-only endpoints (charge schedules)."""
-        return Nissan(self)
+        return Nissan(self._io, self._key)
 
     @property
     def ford(self) -> Ford:
         """Ford and Lincoln endpoints (charge schedule by location)."""
-        return Ford(self)
+        return Ford(self._io, self._key)
 
     @property
     def bmw(self) -> Bmw:
         """BMW and MINI endpoints (charge records)."""
-        return Bmw(self)
+        return Bmw(self._io, self._key)
 
     @property
     def audi(self) -> Audi:
         """Audi endpoints (charge)."""
-        return Audi(self)
+        return Audi(self._io, self._key)
 
     @property
     def chevrolet(self) -> Chevrolet:
         """Chevrolet endpoints (charge completion, voltmeter)."""
-        return Chevrolet(self)
+        return Chevrolet(self._io, self._key)
 
     @property
     def cadillac(self) -> Cadillac:
         """Cadillac endpoints (charge completion, voltmeter)."""
-        return Cadillac(self)
+        return Cadillac(self._io, self._key)
 
     # ---------------------------------------------------------------- reads
 
@@ -271,11 +268,11 @@ class Vehicle:
         """
         if isinstance(paths, str):
             raise TypeError("paths must be an iterable of paths, not a single str")
-        self._client._check_usable()
+        self._io.check_usable()
         wanted = list(dict.fromkeys(normalize_path(check_request_path(p)) for p in paths))
         if not wanted:
             raise ValueError("batch() needs at least one path")
-        calls = [self._client._read(self._key, p, model_for_path(p)) for p in wanted]
+        calls = [self._io.read(self._key, p, model_for_path(p)) for p in wanted]
         results = await asyncio.gather(*calls, return_exceptions=True)
         outcomes: dict[str, Any] = {}
         for path, result in zip(wanted, results, strict=True):
@@ -290,7 +287,7 @@ class Vehicle:
         Returns the coalesced read for the public method to await (one
         coroutine frame fewer per read than awaiting it here).
         """
-        return self._client._read(self._key, read.path, read.model)
+        return self._io.read(self._key, read.path, read.model)
 
     # --------------------------------------------------------------- writes
 
@@ -327,14 +324,14 @@ class Vehicle:
 
     async def subscribe(self, webhook_id: str) -> m.Subscribe:
         """Subscribe the vehicle to a webhook."""
-        path = "/webhooks/" + _segment("webhook_id", webhook_id)
+        path = "/webhooks/" + format_segment("webhook_id", webhook_id)
         return await self._write("POST", path, None, m.Subscribe)
 
     async def unsubscribe(self, amt: str, webhook_id: str) -> m.Status:
         """Unsubscribe from a webhook; authorised by the application management token (AMT)."""
         token = check_token(amt, "amt")
-        path = "/webhooks/" + _segment("webhook_id", webhook_id)
-        return await self._client._direct(
+        path = "/webhooks/" + format_segment("webhook_id", webhook_id)
+        return await self._io.send(
             "DELETE", self._key, path, unit_system=None, write=True, auth=token, model=m.Status
         )
 
@@ -354,8 +351,8 @@ class Vehicle:
         verb = check_method(method)
         clean = check_request_path(path)
         if verb == "GET" and body is None and not params:
-            return await self._client._read(self._key, clean, m.Response)
-        return await self._client._direct(
+            return await self._io.read(self._key, clean, m.Response)
+        return await self._io.send(
             verb,
             self._key,
             clean,
@@ -370,7 +367,7 @@ class Vehicle:
 
     async def _get(self, read: Read[T], params: Mapping[str, str]) -> T:
         """A read with a query (paging, date filters): sent on its own, never batched."""
-        return await self._client._direct(
+        return await self._io.send(
             "GET",
             self._key,
             read.path,
@@ -381,14 +378,6 @@ class Vehicle:
         )
 
     async def _write(self, method: str, path: str, body: Any, model: type[T]) -> T:
-        return await self._client._direct(
+        return await self._io.send(
             method, self._key, path, unit_system=None, json_body=body, write=True, model=model
         )
-
-
-def _segment(name: str, value: object) -> str:
-    check_segment(name, value)
-    assert isinstance(value, str)
-    if "/" in value or any(ch.isspace() for ch in value):
-        raise ValueError(f"{name} must be a single non-empty path segment")
-    return quote(value, safe="")

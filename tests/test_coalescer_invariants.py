@@ -17,7 +17,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from smartcar_async._coalescer import Answer, Coalescer, QueueKey, RawItem
+from smartcar_async._batch import Answer, RawItem
+from smartcar_async._coalescer import Coalescer, QueueKey
 from smartcar_async._exceptions import (
     APIConnectionError,
     ClientClosedError,

@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from smartcar_async._coalescer import Answer, Coalescer, QueueKey, RawItem
+from smartcar_async._batch import Answer, RawItem
+from smartcar_async._coalescer import Coalescer, QueueKey
 from smartcar_async._exceptions import ClientClosedError
 from smartcar_async._models import Response
 from smartcar_async._observability import Counters, Hooks

@@ -20,8 +20,8 @@ from typing import Final, TypeVar
 import aiohttp
 
 from .. import _origins
-from .._client import API_VERSION
 from .._converter import structure
+from .._endpoints import API_VERSION
 from .._exceptions import InvalidResponseError
 from .._models import Meta
 from .._models_account import (
@@ -33,9 +33,9 @@ from .._models_account import (
     User,
     Vehicles,
 )
-from .._validate import check_token, format_flags
+from .._validate import check_bound, check_choice, check_int, check_str, check_token, format_flags
 from .._vehicle import Vehicle
-from ._http import DEFAULT_TIMEOUT, basic_auth, check_timeout, open_session, send
+from ._http import DEFAULT_TIMEOUT, basic_auth, open_session, send
 
 __all__ = [
     "check_scopes",
@@ -114,42 +114,16 @@ def client_credentials(
     return client_id, check_token(client_secret, "client_secret")
 
 
-def _int_in(name: str, value: object, low: int, high: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < low or (high is not None and value > high):
-        bounds = f"between {low} and {high}" if high is not None else f">= {low}"
-        raise ValueError(f"{name} must be {bounds}, got {value}")
-    return value
-
-
-def _text(name: str, value: object) -> str:
-    if not isinstance(value, str):
-        raise TypeError(f"{name} must be a str, got {type(value).__name__}")
-    if not value.strip():
-        raise ValueError(f"{name} must not be empty")
-    return value
-
-
-def _choice(name: str, value: object, choices: Sequence[str], *, upper: bool) -> str:
-    if not isinstance(value, str):
-        raise TypeError(f"{name} must be a str, got {type(value).__name__}")
-    normal = value.upper() if upper else value.lower()
-    if normal not in choices:
-        raise ValueError(f"{name} must be one of {', '.join(choices)}; got {value!r}")
-    return normal
-
-
 def _connection_filters(
     user_id: str | None, vehicle_id: str | None, mode: str | None = None
 ) -> dict[str, str]:
     params: dict[str, str] = {}
     if user_id is not None:
-        params["user_id"] = _text("user_id", user_id)
+        params["user_id"] = check_str("user_id", user_id)
     if vehicle_id is not None:
-        params["vehicle_id"] = _text("vehicle_id", vehicle_id)
+        params["vehicle_id"] = check_str("vehicle_id", vehicle_id)
     if mode is not None:
-        params["mode"] = _choice("mode", mode, CONNECTION_MODES, upper=False)
+        params["mode"] = check_choice("mode", mode, CONNECTION_MODES, upper=False)
     return params
 
 
@@ -208,7 +182,7 @@ async def get_user(
         "GET",
         url,
         session=session,
-        timeout=check_timeout(timeout),
+        timeout=check_bound("timeout", timeout),
         authorization=f"Bearer {token}",
         secret=token,
     )
@@ -258,11 +232,11 @@ async def get_vehicles(
     token = check_token(access_token)
     return await _vehicles_page(
         token,
-        None if limit is None else _int_in("limit", limit, 1, MAX_VEHICLES_PAGE),
-        None if offset is None else _int_in("offset", offset, 0),
+        None if limit is None else check_int("limit", limit, minimum=1, maximum=MAX_VEHICLES_PAGE),
+        None if offset is None else check_int("offset", offset, minimum=0),
         _origins.api_origin(api_origin),
         session,
-        check_timeout(timeout),
+        check_bound("timeout", timeout),
     )
 
 
@@ -284,9 +258,9 @@ def iter_vehicles(
     Added in 0.1.0.
     """
     token = check_token(access_token)
-    size = _int_in("page_size", page_size, 1, MAX_VEHICLES_PAGE)
+    size = check_int("page_size", page_size, minimum=1, maximum=MAX_VEHICLES_PAGE)
     origin = _origins.api_origin(api_origin)
-    seconds = check_timeout(timeout)
+    seconds = check_bound("timeout", timeout)
 
     async def walk() -> AsyncGenerator[str, None]:
         async with open_session(session) as live:
@@ -312,7 +286,7 @@ def iter_permissions(vehicle: Vehicle, *, page_size: int = 25) -> AsyncGenerator
     """
     if not isinstance(vehicle, Vehicle):
         raise TypeError(f"vehicle must be a smartcar_async.Vehicle, got {type(vehicle).__name__}")
-    size = _int_in("page_size", page_size, 1)
+    size = check_int("page_size", page_size, minimum=1)
 
     async def walk() -> AsyncGenerator[str, None]:
         offset = 0
@@ -365,7 +339,7 @@ async def get_compatibility(
         "GET",
         _api_url(_origins.api_origin(api_origin), "/compatibility"),
         session=session,
-        timeout=check_timeout(timeout),
+        timeout=check_bound("timeout", timeout),
         authorization=basic_auth(cid, secret),
         secret=secret,
         params=params,
@@ -401,11 +375,11 @@ async def get_compatibility_matrix(
 
     Added in 0.1.0.
     """
-    params = {"region": _choice("region", region, REGIONS, upper=True)}
+    params = {"region": check_choice("region", region, REGIONS, upper=True)}
     if make is not None:
-        params["make"] = _text("make", make)
+        params["make"] = check_str("make", make)
     if type is not None:
-        params["type"] = _choice("type", type, POWERTRAINS, upper=True)
+        params["type"] = check_choice("type", type, POWERTRAINS, upper=True)
     scopes = check_scopes(scope, required=False)
     if scopes:
         params["scope"] = " ".join(scopes)
@@ -415,7 +389,7 @@ async def get_compatibility_matrix(
         "GET",
         _api_url(_origins.api_origin(api_origin), "/compatibility/matrix"),
         session=session,
-        timeout=check_timeout(timeout),
+        timeout=check_bound("timeout", timeout),
         authorization=basic_auth(cid, secret),
         secret=secret,
         params=params,
@@ -469,15 +443,15 @@ async def get_connections(
     token = check_token(amt, "amt")
     params = _connection_filters(user_id, vehicle_id, mode)
     if limit is not None:
-        params["limit"] = str(_int_in("limit", limit, 1, MAX_CONNECTIONS_PAGE))
+        params["limit"] = str(check_int("limit", limit, minimum=1, maximum=MAX_CONNECTIONS_PAGE))
     if cursor is not None:
-        params["cursor"] = _text("cursor", cursor)
+        params["cursor"] = check_str("cursor", cursor)
     return await _connections_page(
         token,
         params,
         _origins.management_origin(management_origin),
         session,
-        check_timeout(timeout),
+        check_bound("timeout", timeout),
     )
 
 
@@ -501,9 +475,11 @@ def iter_connections(
     """
     token = check_token(amt, "amt")
     filters = _connection_filters(user_id, vehicle_id, mode)
-    filters["limit"] = str(_int_in("page_size", page_size, 1, MAX_CONNECTIONS_PAGE))
+    filters["limit"] = str(
+        check_int("page_size", page_size, minimum=1, maximum=MAX_CONNECTIONS_PAGE)
+    )
     origin = _origins.management_origin(management_origin)
-    seconds = check_timeout(timeout)
+    seconds = check_bound("timeout", timeout)
 
     async def walk() -> AsyncGenerator[Connection, None]:
         seen: set[str] = set()
@@ -555,7 +531,7 @@ async def delete_connections(
         "DELETE",
         _management_url(_origins.management_origin(management_origin)),
         session=session,
-        timeout=check_timeout(timeout),
+        timeout=check_bound("timeout", timeout),
         authorization=basic_auth("default", token),
         secret=token,
         params=params,

@@ -30,9 +30,9 @@ from .._models_account import Access
 from .._options import DEFAULT_MAX_RESPONSE_SIZE, check_response_size
 from .._secrets import REDACTED
 from .._transport import RawResponse
-from .._validate import check_token, format_flags
+from .._validate import check_bool, check_bound, check_str, check_token, format_flags
 from ._api import check_scopes, check_vin, client_credentials
-from ._http import DEFAULT_TIMEOUT, basic_auth, check_timeout, send
+from ._http import DEFAULT_TIMEOUT, basic_auth, send
 
 __all__ = ["AuthClient"]
 
@@ -114,7 +114,7 @@ class AuthClient:
         self.mode: str = mode.lower()
         self._token_url = _origins.token_url(auth_origin)
         self._connect_origin = _origins.connect_origin(connect_origin)
-        self._timeout = check_timeout(timeout)
+        self._timeout = check_bound("timeout", timeout)
         self._max_response_size = check_response_size(max_response_size)
         self._borrowed = session
         self._owned: aiohttp.ClientSession | None = None
@@ -202,7 +202,7 @@ class AuthClient:
         query: dict[str, str] = {
             "response_type": "code",
             "client_id": self.client_id,
-            "approval_prompt": "force" if _flag("force_prompt", force_prompt) else "auto",
+            "approval_prompt": "force" if check_bool("force_prompt", force_prompt) else "auto",
             "mode": self.mode,
         }
         if self.redirect_uri:
@@ -210,10 +210,10 @@ class AuthClient:
         scopes = check_scopes(scope, required=False)
         if scopes:
             query["scope"] = " ".join(scopes)
-        if state is not None and _check_text("state", state, allow_empty=True):
+        if state is not None and check_str("state", state, allow_empty=True):
             query["state"] = state
         if make is not None:
-            query["make"] = _check_text("make", make)
+            query["make"] = check_str("make", make)
         select, vin = _single_select(single_select, single_select_vin)
         # Same key order as the official SDK, so URLs compare equal after a switch.
         if vin is not None:
@@ -224,7 +224,7 @@ class AuthClient:
         if formatted:
             query["flags"] = formatted
         if user is not None:
-            query["user"] = _check_text("user", user)
+            query["user"] = check_str("user", user)
         return f"{self._connect_origin}/oauth/authorize?{urlencode(query)}"
 
     # ----------------------------------------------------------------- tokens
@@ -297,20 +297,6 @@ class AuthClient:
                 raise ClientClosedError("The AuthClient was closed during this request") from exc
             raise
         return _access_from(resp, sent_refresh)
-
-
-def _flag(name: str, value: object) -> bool:
-    if not isinstance(value, bool):
-        raise TypeError(f"{name} must be a bool, got {type(value).__name__}")
-    return value
-
-
-def _check_text(name: str, value: object, *, allow_empty: bool = False) -> str:
-    if not isinstance(value, str):
-        raise TypeError(f"{name} must be a str, got {type(value).__name__}")
-    if not allow_empty and not value.strip():
-        raise ValueError(f"{name} must not be empty")
-    return value
 
 
 def _single_select(

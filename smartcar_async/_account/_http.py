@@ -17,20 +17,13 @@ import aiohttp
 
 from .._options import DEFAULT_MAX_RESPONSE_SIZE, DEFAULT_TIMEOUT
 from .._transport import USER_AGENT, RawResponse, Transport
-from .._validate import check_bound
 
 __all__ = [
     "DEFAULT_TIMEOUT",
     "basic_auth",
-    "check_timeout",
     "open_session",
     "send",
 ]
-
-
-def check_timeout(timeout: object) -> float | None:
-    """Seconds for one HTTP exchange, or None for no limit (the rule of `check_bound`)."""
-    return check_bound("timeout", timeout)
 
 
 def basic_auth(user: str, password: str) -> str:

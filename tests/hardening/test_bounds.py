@@ -43,8 +43,8 @@ from smartcar_async._exceptions import MAX_RETRY_AFTER, parse_retry_after
 from smartcar_async._gates import Gates, TokenBucket
 from smartcar_async._models_account import Access
 from smartcar_async._options import DEFAULT_MAX_RESPONSE_SIZE
+from smartcar_async._policy import RetryConfig
 from smartcar_async._poller import _VehicleState
-from smartcar_async._retry import RetryConfig
 from smartcar_async._transport import map_transport_error
 
 pytestmark = pytest.mark.timeout(60)

@@ -36,7 +36,8 @@ from hypothesis import strategies as st
 from leftovers import leftover_tasks, settle
 
 import smartcar_async as sc
-from smartcar_async._coalescer import Answer, Coalescer, QueueKey, RawItem
+from smartcar_async._batch import Answer, RawItem
+from smartcar_async._coalescer import Coalescer, QueueKey
 from smartcar_async._converter import structure, unstructure
 from smartcar_async._endpoints import model_for_path, normalize_path
 from smartcar_async._observability import Counters, Hooks
