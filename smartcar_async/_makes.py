@@ -13,7 +13,13 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from . import _models as m
 from . import _models_makes as mm
-from ._validate import check_charge_limit, check_coordinates, check_hhmm, format_date
+from ._validate import (
+    check_bool,
+    check_charge_limit,
+    check_coordinates,
+    check_hhmm,
+    format_date,
+)
 
 if TYPE_CHECKING:
     from ._coalescer import QueueKey
@@ -112,9 +118,7 @@ class Tesla(_ChargeMeters):
         """Enable or disable scheduled charging; ``time`` is ``"HH:mm"``. Returns the schedule."""
         if type not in ("START_TIME", "DEPARTURE_TIME"):
             raise ValueError("type must be 'START_TIME' or 'DEPARTURE_TIME'")
-        if not isinstance(enabled, bool):
-            raise TypeError("enabled must be a bool")
-        body: dict[str, Any] = {"type": type, "enabled": enabled}
+        body: dict[str, Any] = {"type": type, "enabled": check_bool("enabled", enabled)}
         if time is not None:
             body["time"] = check_hhmm("time", time)
         return await self._send("POST", "/charge/schedule", mm.TeslaChargeSchedule, body=body)
