@@ -272,7 +272,11 @@ async def test_a_budget_of_its_own(redis_server: RedisServer, namespace: str) ->
     budget = RequestBudget(capacity=5, refill_per_minute=60)
     async with RedisState(redis_server.url, namespace=namespace, budget=budget) as state:
         assert [await state.acquire() for _ in range(5)] == [0.0] * 5
-        assert await state.acquire() == pytest.approx(1.0, abs=0.01)
+        # Real Redis time runs on between the calls (a loaded machine: tens of ms), so the
+        # wait is one refill interval less what has passed; exact figures are in
+        # test_redis_bucket.py on a frozen clock.
+        wait = await state.acquire()
+        assert 0.5 < wait <= 1.0
         with pytest.raises(ValueError, match="capacity"):
             await state.acquire(6)
 
