@@ -284,3 +284,16 @@ async def test_a_failed_request_with_no_valid_token_raises(emu: Emulator) -> Non
         with pytest.raises(sc.SmartcarError):
             await source.refresh(stale)
         assert await source.refresh(stale)  # works once the server does
+
+
+def test_one_loop_after_another_shares_the_cached_token() -> None:
+    # Documented as one loop at a time; sequential loops (asyncio.run twice) work.
+    with Emulator(vehicles=1, seed=15).in_thread() as emu:
+        emu.register_client(CLIENT_ID, CLIENT_SECRET)
+        source = _source(emu)
+        first = asyncio.run(source.token())
+        assert asyncio.run(source.token()) == first
+        emu.expire_app_token(first)
+        assert asyncio.run(source.refresh(first)) != first
+        asyncio.run(source.aclose())
+        assert emu.app_token_requests == 2
