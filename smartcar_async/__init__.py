@@ -22,6 +22,7 @@ from ._account import (
     parse_webhook,
     verify_payload,
 )
+from ._app_tokens import AppTokenSource
 from ._batch import (
     BatchResponse,
 )
@@ -185,6 +186,7 @@ __all__ = [
     "APITimeoutError",
     "Access",
     "Action",
+    "AppTokenSource",
     "Attributes",
     "Audi",
     "AuthClient",

@@ -17,6 +17,11 @@ The official Python SDK 6.x holds ``SMARTCAR_AUTH_ORIGIN`` as the full token
 URL (``…/oauth/token``) while the Node and Java SDKs hold an origin; a value
 ending in ``/oauth/token`` is used as is, anything else gets it appended, so
 one environment works for all of them.
+
+Application tokens (Smartcar API v3) come from the IAM origin: the argument,
+else ``SMARTCAR_IAM_ORIGIN`` (our name: no official SDK reads one), else
+https://iam.smartcar.com; tokens are posted for at ``/oauth2/token`` under it,
+and a value already ending in ``/oauth2/token`` is used as is.
 """
 
 from __future__ import annotations
@@ -29,11 +34,15 @@ __all__ = [
     "DEFAULT_API_ORIGIN",
     "DEFAULT_AUTH_ORIGIN",
     "DEFAULT_CONNECT_ORIGIN",
+    "DEFAULT_IAM_ORIGIN",
     "DEFAULT_MANAGEMENT_ORIGIN",
+    "IAM_ORIGIN_ENV",
+    "IAM_TOKEN_PATH",
     "TOKEN_PATH",
     "api_origin",
     "check_origin",
     "connect_origin",
+    "iam_token_url",
     "management_origin",
     "token_url",
 ]
@@ -43,6 +52,10 @@ DEFAULT_AUTH_ORIGIN: Final = "https://auth.smartcar.com"
 DEFAULT_CONNECT_ORIGIN: Final = "https://connect.smartcar.com"
 DEFAULT_MANAGEMENT_ORIGIN: Final = "https://management.smartcar.com"
 TOKEN_PATH: Final = "/oauth/token"
+DEFAULT_IAM_ORIGIN: Final = "https://iam.smartcar.com"
+IAM_TOKEN_PATH: Final = "/oauth2/token"
+#: Our own name for the IAM origin; the official SDKs have none (see the module docstring).
+IAM_ORIGIN_ENV: Final = "SMARTCAR_IAM_ORIGIN"
 
 
 def check_origin(name: str, origin: object) -> str:
@@ -91,3 +104,12 @@ def token_url(override: str | None = None) -> str:
     """The full OAuth token URL from an auth origin or a token URL (see the module docstring)."""
     base = _resolve("auth_origin", override, "SMARTCAR_AUTH_ORIGIN", DEFAULT_AUTH_ORIGIN)
     return base if base.endswith(TOKEN_PATH) else base + TOKEN_PATH
+
+
+def iam_token_url(override: str | None = None) -> str:
+    """The application-token URL: *override*, else ``SMARTCAR_IAM_ORIGIN``, else the default.
+
+    An origin gets ``/oauth2/token`` appended; a full token URL is used as is.
+    """
+    base = _resolve("iam_origin", override, IAM_ORIGIN_ENV, DEFAULT_IAM_ORIGIN)
+    return base if base.endswith(IAM_TOKEN_PATH) else base + IAM_TOKEN_PATH

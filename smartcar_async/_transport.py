@@ -19,7 +19,7 @@ import platform
 import time
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 import aiohttp
 import attrs
@@ -186,6 +186,7 @@ class Transport:
         form: Mapping[str, str] | None = None,
         timeout: float | None,
         redact: Iterable[str] = (),
+        form_answer: bool = False,
     ) -> RawResponse:
         """Send one request; return the parsed 2xx answer or raise a SmartcarError.
 
@@ -196,6 +197,9 @@ class Transport:
         plus the strings in *redact*: a client secret, a refresh token or code
         in the form) is removed from the answer before anything is built from
         it, and from the text of any error raised (see `_secrets`).
+
+        ``form_answer`` also reads an ``application/x-www-form-urlencoded``
+        body that is not JSON (some OAuth servers answer that way) as a dict.
         """
         if json_body is not None and form is not None:
             raise ValueError("pass json_body or form, not both")
@@ -247,7 +251,7 @@ class Transport:
         elapsed = time.perf_counter() - started
         request_id = resp_headers.get("SC-Request-Id")
         try:
-            body = _parse_body(raw, status, request_id)
+            body = _parse_body(raw, status, request_id, form_answer)
             if 200 <= status < 300:
                 return RawResponse(status, resp_headers, body, request_id, elapsed)
             raise error_from_response(status, body, resp_headers, request_id=request_id)
@@ -289,13 +293,15 @@ def _client_timeout(total: float | None) -> aiohttp.ClientTimeout:
     return aiohttp.ClientTimeout(total=total)
 
 
-def _parse_body(raw: bytes, status: int, request_id: str | None) -> Any:
+def _parse_body(raw: bytes, status: int, request_id: str | None, form: bool = False) -> Any:
     if not raw:
         return None
     try:
         return json.loads(raw)
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         # RecursionError: valid JSON nested deeper than the parser's stack.
+        if form and (fields := _form_fields(raw)) is not None:
+            return fields
         if 200 <= status < 300:
             raise InvalidResponseError(
                 "The Smartcar API sent malformed JSON",
@@ -305,3 +311,12 @@ def _parse_body(raw: bytes, status: int, request_id: str | None) -> Any:
         # An error page that is not JSON (a proxy's HTML, say) still has a
         # status worth classifying; hand its text on as the body.
         return raw[:500].decode("utf-8", "replace")
+
+
+def _form_fields(raw: bytes) -> dict[str, str] | None:
+    """A form-encoded body as a dict (the last of repeated names), or None if it is not one."""
+    try:
+        pairs = parse_qsl(raw.decode("utf-8"), keep_blank_values=True, strict_parsing=True)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return dict(pairs) or None

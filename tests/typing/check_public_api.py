@@ -52,6 +52,16 @@ async def tokens_and_errors(auth: sc.AuthClient, access: sc.Access) -> None:
     assert_type(await sc.get_vehicles("token"), sc.Vehicles)
 
 
+async def app_tokens(client: sc.Client) -> None:
+    async with sc.AppTokenSource(iam_origin="http://127.0.0.1:1", refresh_margin=60) as source:
+        assert_type(await source.token(), str)
+        assert_type(await source.refresh("stale"), str)
+        assert_type(source.expires_in, float | None)
+        assert_type(source.application_token, bool)
+        token_source: sc.TokenSource = source
+        client.vehicle("id", access_token=token_source)
+
+
 async def state(path: str, access: sc.Access) -> None:
     async with sc.SQLiteState(path) as store:
         assert_type(store, sc.SQLiteState)
