@@ -44,6 +44,8 @@ from ._options import (
 from ._origins import DEFAULT_API_ORIGIN
 from ._origins import api_origin as resolve_api_origin
 from ._policy import RetryConfig, SendPolicy
+from ._shared import SharedLimits
+from ._state import StateStore
 from ._tokens import TokenSource
 from ._transport import USER_AGENT, Transport
 from ._validate import check_bound, check_int, check_seconds, check_user_agent
@@ -122,6 +124,14 @@ class Client:
             retries, rate limits and failed batch items, e.g.
             ``smartcar_async.metrics.PrometheusHooks()``. ``async def`` hooks
             of either kind raise ``TypeError`` here: hooks are never awaited.
+        state: a :class:`StateStore`, which the client uses and never closes.
+            A shared one (:class:`~smartcar_async.redis.RedisState`) makes
+            every request take from the application bucket shared by every
+            client on it (a batch costs one per path) and shares the
+            rate-limit gates: a 429 one worker gets closes the vehicle (or the
+            application) for all. While it cannot be reached, the client
+            carries on with its local gates and ``request_budget`` (counted in
+            ``stats.shared_state_unavailable``, logged once per outage).
 
     Added in 0.1.0.
     """
@@ -151,6 +161,7 @@ class Client:
         on_batch: Sequence[BatchHook] = (),
         on_response: Sequence[ResponseHook] = (),
         hooks: ClientHooks | Sequence[ClientHooks] = (),
+        state: StateStore | None = None,
     ) -> None:
         self._origin = resolve_api_origin(api_origin)
         self._options = CallOptions(
@@ -171,6 +182,9 @@ class Client:
         if request_budget is not None and not isinstance(request_budget, RequestBudget):
             raise TypeError("request_budget must be a RequestBudget or None")
         interval = check_seconds("min_vehicle_interval", min_vehicle_interval)
+        if state is not None and not isinstance(state, StateStore):
+            raise TypeError(f"state must be a StateStore or None, not {type(state).__name__}")
+        self._state_store = state
         self._close_timeout = check_seconds("close_timeout", close_timeout)
         self._max_connections = max_connections
         self._max_response_size = check_response_size(max_response_size)
@@ -196,6 +210,7 @@ class Client:
             origin=self._origin,
             user_agent=check_user_agent(user_agent) or USER_AGENT,
             connect=self._ensure_transport,
+            shared=state if isinstance(state, SharedLimits) else None,
         )
         self._coalescer = Coalescer(
             executor=functools.partial(execute_reads, self._policy),
@@ -253,6 +268,7 @@ class Client:
         self._policy.cancel_waits()
         await self._coalescer.close(grace=self._close_timeout)
         await self._io.drain(self._close_timeout)
+        await self._policy.settle(self._close_timeout)
         session, self._session, self._transport = self._session, None, None
         # A request failing from now on failed because its session went away.
         self._policy.released = True

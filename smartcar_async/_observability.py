@@ -194,7 +194,10 @@ class ClientStats:
     caller's pending or in-flight path instead of adding their own;
     ``errors`` the paths that failed (each shared path counted once);
     ``failed_requests`` the HTTP exchanges that ended in an error;
-    ``rate_limited`` the 429s received (whole requests and batch items).
+    ``rate_limited`` the 429s received (whole requests and batch items);
+    ``shared_state_unavailable`` the requests a client with a shared state
+    (``Client(state=RedisState(...))``) sent on its local gates and pacing
+    alone because the shared store could not be reached (0 without one).
     """
 
     logical_reads: int = 0
@@ -209,6 +212,7 @@ class ClientStats:
     failed_requests: int = 0
     retries: int = 0
     rate_limited: int = 0
+    shared_state_unavailable: int = 0
 
     @property
     def coalescing_ratio(self) -> float:
@@ -230,6 +234,7 @@ class Counters:
         "logical_reads",
         "rate_limited",
         "retries",
+        "shared_state_unavailable",
         "single_gets",
         "sub_requests",
         "writes",
@@ -248,6 +253,7 @@ class Counters:
         self.failed_requests = 0
         self.retries = 0
         self.rate_limited = 0
+        self.shared_state_unavailable = 0
 
     def snapshot(self) -> ClientStats:
         return ClientStats(**{name: getattr(self, name) for name in self.__slots__})

@@ -17,6 +17,17 @@ is the answer", as a chain of short steps::
            5xx, 408, timeout, lost connection: back off, retry   _retry_transient
            anything else: raise
 
+With a shared state (``Client(state=RedisState(...))``, anything that is a
+`SharedLimits`), `_wait_turn` also takes every request's cost from the shared
+application bucket, behind the shared gates, in one `admit` round trip, and a
+429 closes the shared gate as well as the local one. The local gates stay in
+front (a gate this worker knows of fails fast or is slept out with no round
+trip), and a shared gate learnt from `admit` is copied into them. When the
+shared store cannot be reached the policy carries on with the local gates and
+the local budget alone (degraded: logged once, counted in
+``shared_state_unavailable``), and a probe every ``probe_interval`` seconds
+brings the shared state back when it answers again.
+
 The coalescer asks the same object about reads that never reach `send`:
 whether a read must fail at once (`fail_fast`) and whether a failed batch
 item goes again, and after how long (`retry_item`). Writes are never
@@ -29,7 +40,7 @@ import asyncio
 import contextlib
 import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote
 
@@ -45,10 +56,12 @@ from ._exceptions import (
     RateLimitError,
     ServerError,
     SmartcarError,
+    StateUnavailableError,
     UpstreamError,
 )
 from ._gates import Gates, TokenBucket, still_limited
 from ._observability import Counters, Hooks, ResponseReceived, log_fields, logger
+from ._shared import Admitted, SharedLimits
 from ._tokens import TokenSource
 from ._transport import RawResponse, Transport
 from ._validate import check_seconds, check_token
@@ -119,10 +132,21 @@ class SendPolicy:
         origin: str = "",
         user_agent: str = "",
         connect: Callable[[], Transport] | None = None,
+        shared: SharedLimits | None = None,
     ) -> None:
         self.retry = retry if retry is not None else RetryConfig()
         self.gates = gates if gates is not None else Gates()
         self.budget = budget
+        self.shared = shared
+        #: Seconds between two probes of an unreachable shared state.
+        self.probe_interval = 5.0
+        # Whether every request waits its turn, even with every local gate open.
+        self._paced = budget is not None or shared is not None
+        self._shared_down = False
+        self._next_probe = 0.0
+        self._probing = False
+        # Gate publications and probes: short tasks of the shared state, ended at close.
+        self._background: set[asyncio.Task[None]] = set()
         self.counters = counters if counters is not None else Counters()
         self.hooks = hooks if hooks is not None else Hooks((), ())
         self.closed = False
@@ -219,7 +243,7 @@ class SendPolicy:
         while True:
             if self.closed:
                 raise ClientClosedError("The client was closed before this request was sent")
-            if self.budget is not None or self.gates.blocked_for(vehicle_id)[0] > 0:
+            if self._paced or self.gates.blocked_for(vehicle_id)[0] > 0:
                 await self._wait_turn(vehicle_id, cost)
             else:
                 self.gates.passed(vehicle_id)
@@ -265,18 +289,134 @@ class SendPolicy:
                     await anyio.sleep(delay)
 
     async def _wait_turn(self, vehicle_id: str, cost: int) -> None:
-        """Wait until the vehicle's gates open and the budget has ``cost`` requests to spare."""
+        """Wait until the vehicle's gates open and the budget has ``cost`` requests to spare.
+
+        With a shared state, the budget is the shared bucket: the reservation
+        `admit` makes is ours, so the wait it answers is slept holding nothing
+        (first come, first served across workers). The local budget paces
+        only while the shared state is unreachable.
+        """
         async with self._pause():
             while True:
                 wait, error = self.gates.blocked_for(vehicle_id)
-                if wait <= 0:
+                if wait > 0:
+                    if error is not None and wait > self._max_wait:
+                        raise still_limited(error, wait)
+                    await anyio.sleep(wait)
+                    continue
+                admission = await self._admit(vehicle_id, cost)
+                if admission is None or admission.reserved:
                     break
-                if error is not None and wait > self._max_wait:
-                    raise still_limited(error, wait)
-                await anyio.sleep(wait)
+                # Another worker's 429 closed a shared gate: keep it here too, so
+                # that fail-fast and the wait above need no round trip.
+                self._copy_gate(vehicle_id, admission)
             self.gates.passed(vehicle_id)
+            if admission is not None:
+                if admission.wait > 0:
+                    await anyio.sleep(admission.wait)
+                return
+            if self.shared is not None:
+                self.counters.shared_state_unavailable += 1
             if self.budget is not None:
                 await self.budget.acquire(cost)
+
+    async def _admit(self, vehicle_id: str, cost: int) -> Admitted | None:
+        """The shared state's answer for one request; None: there is none to ask (or it is down)."""
+        shared = self.shared
+        if shared is None or not self._shared_usable():
+            return None
+        try:
+            return await shared.admit(min(cost, shared.capacity), vehicle_id)
+        except StateUnavailableError as exc:
+            self._shared_unavailable(exc)
+            return None
+
+    def _copy_gate(self, vehicle_id: str, admission: Admitted) -> None:
+        app = admission.reason == "app"
+        code = "SMARTCAR_API" if app else "VEHICLE"
+        error = RateLimitError(
+            f"Rate limited (RATE_LIMIT:{code}): another worker sharing this state got a 429 "
+            + ("for the application" if app else f"for vehicle {vehicle_id}"),
+            type="RATE_LIMIT",
+            code=code,
+            status_code=429,
+            retry_after=admission.wait,
+        )
+        self.gates.block(None if app else vehicle_id, admission.wait, error)
+
+    # ------------------------------------------------------------ shared state
+
+    def _shared_usable(self) -> bool:
+        """Whether to ask the shared state; while it is down, start a probe when one is due."""
+        if not self._shared_down:
+            return True
+        if not self._probing and time.monotonic() >= self._next_probe:
+            self._probing = True
+            self._spawn(self._probe())
+        return False
+
+    def _shared_unavailable(self, exc: StateUnavailableError) -> None:
+        if self._shared_down:
+            return
+        self._shared_down = True
+        self._next_probe = time.monotonic() + self.probe_interval
+        logger.warning(
+            "shared state unreachable (%s): carrying on with local gates and local pacing; "
+            "probing every %gs",
+            exc,
+            self.probe_interval,
+            extra={"event": "shared_state_unavailable"},
+        )
+
+    async def _probe(self) -> None:
+        assert self.shared is not None
+        try:
+            answered = await self.shared.ping()
+        except Exception:  # a closed or broken store: still down, the next probe will tell
+            answered = False
+        finally:
+            self._probing = False
+            self._next_probe = time.monotonic() + self.probe_interval
+        if answered and self._shared_down:
+            self._shared_down = False
+            logger.warning(
+                "shared state reachable again: shared budget and gates back in use",
+                extra={"event": "shared_state_recovered"},
+            )
+
+    def _publish_gate(self, vehicle_id: str, exc: RateLimitError, wait: float) -> None:
+        """Close the shared gate a 429 names as well, in the background (see `_close_gate`)."""
+        if wait > 0 and self._shared_usable():
+            self._spawn(self._publish(vehicle_id, exc.code, wait))
+
+    async def _publish(self, vehicle_id: str, code: str | None, wait: float) -> None:
+        shared = self.shared
+        assert shared is not None
+        try:
+            if code == "SMARTCAR_API":
+                await shared.block_app(wait, "RATE_LIMIT:SMARTCAR_API")
+            else:
+                await shared.block_vehicle(vehicle_id, wait, f"RATE_LIMIT:{code or 'VEHICLE'}")
+        except StateUnavailableError as exc:
+            self._shared_unavailable(exc)
+        except Exception as exc:  # the local gate holds anyway; a task must not fail unread
+            logger.warning("could not close the shared rate-limit gate: %s", exc)
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def settle(self, timeout: float) -> None:
+        """At close: let gate publications finish for up to ``timeout`` seconds, then cancel."""
+        if not self._background:
+            return
+        tasks = list(self._background)
+        _done, pending = await asyncio.wait(tasks, timeout=timeout)
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.wait(pending)
 
     def _count(self, kind: Kind, cost: int) -> None:
         # Counted as sent, so that requests add up: http_requests ==
@@ -412,6 +552,8 @@ class SendPolicy:
         self.counters.rate_limited += 1
         wait = self.gates.rate_limited(vehicle_id, exc, self.retry.backoff(attempt + 1))
         self.hooks.rate_limited(vehicle_id, exc.code, exc.retry_after, wait)
+        if self.shared is not None:
+            self._publish_gate(vehicle_id, exc, wait)
         return wait
 
     # ---------------------------------------------------------------- closing

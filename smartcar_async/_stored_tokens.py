@@ -16,6 +16,18 @@ module documents:
   :class:`~smartcar_async.AuthenticationError` and the new pair is kept aside,
   unused, to be saved again on the next call: it is never used unsaved.
 
+With a store shared by many processes (one that can lock a lineage, such
+as :class:`~smartcar_async.redis.RedisState`), a refresh is single-flight
+across processes too: take the lineage's lock, re-read the stored pair
+(another process may have refreshed it: use theirs), refresh only if still
+needed, save with the compare-and-swap, release. The lock keeps refreshes
+one at a time in the common case; the swap is what keeps pairs safe when a
+lock expires during a slow refresh (the loser loads and uses the stored
+pair). A refused refresh waits (up to ``lock_wait``) for the pair of a
+process whose lock expired before it fails. A refresh never happens without
+the lock: when it cannot be taken (the store unreachable, or held past
+``lock_wait``) those calls fail with :class:`~smartcar_async.AuthenticationError`.
+
 One refresh runs at a time, in a task of its own that callers await through a
 shield, as in :class:`~smartcar_async.RefreshingTokenSource`: a caller that is
 cancelled leaves, and the refresh (and its save) goes on for the others.
@@ -29,10 +41,12 @@ import logging
 from collections.abc import Callable
 from typing import Final
 
-from ._exceptions import AuthenticationError, SmartcarError, StateError
+from ._exceptions import AuthenticationError, SmartcarError, StateError, StateUnavailableError
 from ._models_account import Access
+from ._shared import RefreshLocks, SharedLock
 from ._state import StateStore, StoredTokens, check_lineage, token_lineage
 from ._tokens import TokenExchanger, _margin
+from ._validate import check_seconds
 
 __all__ = ["StoredTokenSource"]
 
@@ -68,6 +82,11 @@ class StoredTokenSource:
     ``on_refresh(ok)``, when given, hears of each exchange as it ends
     (``ok`` False when the token endpoint refused it or failed), for metrics.
 
+    With a store that locks lineages across processes (``RedisState``), each
+    refresh holds the lineage's lock for up to ``lock_ttl`` seconds (it
+    expires by itself after that), and callers wait up to ``lock_wait``
+    seconds for it (see the module docs). Both are ignored otherwise.
+
     Added in 0.1.0.
     """
 
@@ -80,6 +99,8 @@ class StoredTokenSource:
         lineage: str | None = None,
         refresh_margin: float = 300.0,
         on_refresh: Callable[[bool], object] | None = None,
+        lock_ttl: float = 30.0,
+        lock_wait: float = 30.0,
     ) -> None:
         if not isinstance(store, StateStore):
             raise TypeError(f"store must be a StateStore, not {type(store).__name__}")
@@ -101,6 +122,11 @@ class StoredTokenSource:
             )
         self._auth = auth
         self._store = store
+        self._locks = store if isinstance(store, RefreshLocks) else None
+        self._lock_ttl = check_seconds("lock_ttl", lock_ttl)
+        if self._lock_ttl <= 0:
+            raise ValueError("lock_ttl must be > 0")
+        self._lock_wait = check_seconds("lock_wait", lock_wait)
         self._first_refresh = first if given is None else given.refresh_token
         self._lineage = (
             token_lineage(self._first_refresh) if lineage is None else check_lineage(lineage)
@@ -179,13 +205,92 @@ class StoredTokenSource:
                 pair: StoredTokens | None = await self._save_unsaved()
             elif self._pair is None:
                 pair = await self._first_pair()
+            elif self._locks is not None:
+                pair = self._pair  # re-read under the lock, below
             else:
                 pair = await self._newest()
-            if pair is not None and not self._due(pair) and pair.access_token != stale:
+            if self._fresh(pair, stale):
+                assert pair is not None
                 return pair
-            return await self._rotate(pair)
+            if self._locks is None:
+                return await self._rotate(pair)
+            return await self._rotate_locked(self._locks, stale)
         finally:
             self._inflight = None
+
+    def _fresh(self, pair: StoredTokens | None, stale: str | None) -> bool:
+        return pair is not None and not self._due(pair) and pair.access_token != stale
+
+    async def _rotate_locked(self, locks: RefreshLocks, stale: str | None) -> StoredTokens:
+        """Refresh under the lineage's shared lock, unless another process just did."""
+        lock = await self._take_lock(locks)
+        try:
+            try:
+                pair = await self._reread()
+            except StateError as exc:
+                raise AuthenticationError(
+                    f"The token could not be refreshed: the stored pair could not be read ({exc})",
+                    type="AUTHENTICATION",
+                ) from exc
+            if self._fresh(pair, stale):
+                assert pair is not None
+                return pair
+            return await self._rotate(pair, patience=self._lock_wait)
+        finally:
+            try:
+                await lock.release()
+            except StateError as exc:
+                # It expires by itself; the pair is saved (or not) either way.
+                logger.warning(
+                    "token lineage %s: releasing the refresh lock failed: %s",
+                    self._lineage[:12],
+                    exc,
+                )
+
+    async def _take_lock(self, locks: RefreshLocks) -> SharedLock:
+        """The lineage's lock, waiting up to ``lock_wait``; else AuthenticationError."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._lock_wait
+        pause = 0.05
+        while True:
+            left = max(0.0, deadline - loop.time())
+            lock = locks.lock(self._lineage, ttl=self._lock_ttl, wait=left)
+            try:
+                await lock.acquire()
+                return lock
+            except StateUnavailableError as exc:
+                failure: StateError = exc
+                if loop.time() + pause < deadline:
+                    await asyncio.sleep(pause)
+                    pause = min(pause * 2, 1.0)
+                    continue
+            except StateError as exc:  # held by another process past the wait
+                failure = exc
+            break
+        logger.error(
+            "token lineage %s: no refresh: the shared refresh lock could not be taken: %s",
+            self._lineage[:12],
+            failure,
+        )
+        raise AuthenticationError(
+            "The token could not be refreshed: the shared refresh lock could not be taken "
+            f"within {self._lock_wait:g} s, and a refresh never happens without it ({failure})",
+            type="AUTHENTICATION",
+        ) from failure
+
+    async def _reread(self) -> StoredTokens | None:
+        """The stored pair, adopted if another process refreshed it; else the one in use."""
+        stored = await self._store.load_tokens(self._lineage)
+        if stored is not None and (
+            self._pair is None or stored.refresh_token != self._pair.refresh_token
+        ):
+            if self._pair is not None:
+                logger.info(
+                    "token lineage %s: using the pair another process refreshed",
+                    self._lineage[:12],
+                )
+            self._adopt(stored)
+        return self._pair
 
     async def _first_pair(self) -> StoredTokens | None:
         """The store's pair (it wins), else the given one once saved; None: refresh first."""
@@ -212,16 +317,17 @@ class StoredTokenSource:
             self._adopt(stored)
         return self._pair
 
-    async def _rotate(self, pair: StoredTokens | None) -> StoredTokens:
+    async def _rotate(self, pair: StoredTokens | None, *, patience: float = 0.0) -> StoredTokens:
         # No pair in use: nothing is stored yet, and the first save claims the lineage.
         spent = self._first_refresh if pair is None else pair.refresh_token
         replacing = None if pair is None else spent
         try:
             access = await self._auth.exchange_refresh_token(spent)
         except AuthenticationError:
-            # Perhaps another process spent it a moment ago: its successor is stored.
-            stored = await self._store.load_tokens(self._lineage)
-            if stored is not None and stored.refresh_token != spent:
+            # Perhaps another process spent it a moment ago: its successor is
+            # stored, or (its lock expired mid-refresh) soon will be.
+            stored = await self._successor(spent, patience)
+            if stored is not None:
                 self._adopt(stored)
                 return stored
             self._report(ok=False)
@@ -234,6 +340,25 @@ class StoredTokenSource:
         self._lifetime = dt.timedelta(seconds=access.expires_in)
         self._unsaved = (StoredTokens.from_access(access), replacing)
         return await self._save_unsaved()
+
+    async def _successor(self, spent: str, patience: float) -> StoredTokens | None:
+        """The stored pair once it no longer holds ``spent``, waiting up to ``patience`` s."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + patience
+        pause = 0.05
+        while True:
+            try:
+                stored = await self._store.load_tokens(self._lineage)
+            except StateError:
+                if not patience:
+                    raise
+                stored = None
+            if stored is not None and stored.refresh_token != spent:
+                return stored
+            if loop.time() + pause >= deadline:
+                return None
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 0.5)
 
     async def _save_unsaved(self) -> StoredTokens:
         assert self._unsaved is not None

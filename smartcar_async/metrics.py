@@ -24,6 +24,9 @@ Metrics (``smartcar_async`` is the default ``namespace``):
 * ``smartcar_async_logical_reads_total``, ``..._deduplicated_reads_total``,
   ``..._writes_total``: what callers asked for, and the reads that shared
   another caller's path (read from ``client.stats`` at each scrape).
+* ``smartcar_async_shared_state_unavailable_total``: requests sent on local
+  gates and pacing alone because the shared state (``Client(state=RedisState(...))``)
+  could not be reached (read from ``client.stats`` at each scrape).
 * ``smartcar_async_retries_total{error}``: reads sent again, by the failure
   that caused it (a whole request, or one batch item).
 * ``smartcar_async_rate_limits_total{scope}``: 429s, ``scope`` ``vehicle`` or
@@ -342,6 +345,11 @@ class _StatsCollector(Collector):
             "Reads that shared another caller's pending or in-flight path.",
         ),
         ("writes", "writes", "Writes callers asked for."),
+        (
+            "shared_state_unavailable",
+            "shared_state_unavailable",
+            "Requests sent on local gates and pacing alone: the shared state was unreachable.",
+        ),
     )
 
     def __init__(self, namespace: str, snapshots: Callable[[], list[ClientStats]]) -> None:

@@ -167,7 +167,7 @@ import secrets
 import urllib.parse
 from collections.abc import Awaitable, Iterable, Mapping
 from types import TracebackType
-from typing import Any, Final, Literal, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Final, Literal, Self, TypeVar
 
 import attrs
 
@@ -185,6 +185,7 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess
 from . import _redis_scripts as scripts
 from ._exceptions import StateError, StateUnavailableError
 from ._options import RequestBudget
+from ._shared import RefreshLocks, SharedLimits
 from ._state import (
     ParkedRead,
     StoredTokens,
@@ -353,6 +354,11 @@ class RedisState:
     @property
     def closed(self) -> bool:
         return self._closed
+
+    @property
+    def capacity(self) -> int:
+        """The application bucket's capacity (requests)."""
+        return self._capacity
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"
@@ -901,6 +907,13 @@ class RefreshLock:
             if exc is None:
                 raise
             # The body's own error matters more; the lock expires by itself.
+
+
+if TYPE_CHECKING:
+
+    def _capabilities(state: RedisState) -> tuple[SharedLimits, RefreshLocks]:
+        """For mypy: the core finds the shared bucket, gates and lock by these protocols."""
+        return state, state
 
 
 # ------------------------------------------------------------------ helpers

@@ -146,6 +146,7 @@ async def test_text_exposition_parses_and_names_every_metric(registry: Collector
             "logical_reads",
             "deduplicated_reads",
             "writes",
+            "shared_state_unavailable",
             "retries",
             "rate_limits",
             "errors",
