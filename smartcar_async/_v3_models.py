@@ -8,8 +8,8 @@ A v3 signal is a JSON:API resource::
 
 Bodies differ from signal to signal (``{"value": 53, "unit": "km/h"}``,
 ``{"values": [...], "activeLimit": 80, "unit": "percent"}``, ``{"isOpen":
-false}``), so `Signal.body` keeps the body as a read-only mapping (nested
-objects read-only too, arrays as tuples) and lifts ``value`` and ``unit``
+false}``), so `Signal.body` keeps the body as a read-only mapping (a
+`FrozenMap`; nested objects read-only too, arrays as tuples) and lifts ``value`` and ``unit``
 when the body has them. Timestamps may be ISO-8601 text (what recorded REST
 answers carry) or epoch numbers (what the SDK fixtures and webhooks carry);
 both come out timezone-aware.
@@ -26,7 +26,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from datetime import datetime
-from types import MappingProxyType
 from typing import Any, Final
 
 import attrs
@@ -38,6 +37,7 @@ from ._models import EMPTY_META, Action, Attributes, Meta, parse_timestamp
 __all__ = [
     "BUILDERS",
     "CommandResult",
+    "FrozenMap",
     "Signal",
     "Signals",
     "SignalsMeta",
@@ -48,10 +48,41 @@ __all__ = [
 _STATUSES: Final = frozenset({"SUCCESS", "ERROR"})
 
 
+class FrozenMap(Mapping[str, Any]):
+    """A read-only JSON object: a signal's body, a command's parameters.
+
+    Unlike `types.MappingProxyType` it pickles (models travel between
+    worker processes) and hashes, like the frozen models that hold it.
+    """
+
+    __slots__ = ("_items",)
+
+    def __init__(self, items: Mapping[str, Any]) -> None:
+        self._items = dict(items)
+
+    def __getitem__(self, key: str) -> Any:
+        return self._items[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __hash__(self) -> int:
+        return hash(frozenset(self._items.items()))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (FrozenMap, (self._items,))
+
+    def __repr__(self) -> str:
+        return f"FrozenMap({self._items!r})"
+
+
 def freeze(value: Any) -> Any:
-    """JSON made read-only: objects as `MappingProxyType`, arrays as tuples."""
+    """JSON made read-only: objects as `FrozenMap`, arrays as tuples."""
     if type(value) is dict:
-        return MappingProxyType({k: freeze(v) for k, v in value.items()})
+        return FrozenMap({k: freeze(v) for k, v in value.items()})
     if type(value) is list:
         return tuple(freeze(v) for v in value)
     return value
