@@ -174,12 +174,11 @@ from ._tokens import (
 from ._vehicle import (
     Vehicle,
 )
+from ._v3_models import CommandResult, FrozenMap, Signal, Signals, SignalsMeta
+from ._vehicle_v3 import VehicleV3
 from ._version import __version__
 
 __all__ = [
-    "MAX_RETRY_AFTER",
-    "NOT_GIVEN",
-    "SIGNATURE_HEADER",
     "APIConnectionError",
     "APIError",
     "APITimeoutError",
@@ -216,6 +215,7 @@ __all__ = [
     "ClientClosedError",
     "ClientHooks",
     "ClientStats",
+    "CommandResult",
     "Compass",
     "Compatibility",
     "CompatibilityError",
@@ -237,12 +237,15 @@ __all__ = [
     "FordChargeWindow",
     "FordChargingLocation",
     "FordChargingSchedules",
+    "FrozenMap",
     "Fuel",
     "InvalidResponseError",
     "ItemFailed",
     "Location",
     "LockStatus",
+    "MAX_RETRY_AFTER",
     "Meta",
+    "NOT_GIVEN",
     "Nissan",
     "NissanChargeSchedule",
     "NissanChargeScheduleEntry",
@@ -268,6 +271,7 @@ __all__ = [
     "ResponseHook",
     "ResponseReceived",
     "RetryScheduled",
+    "SIGNATURE_HEADER",
     "SQLiteState",
     "ServerError",
     "ServiceCost",
@@ -275,6 +279,9 @@ __all__ = [
     "ServiceHistory",
     "ServiceRecord",
     "ServiceTask",
+    "Signal",
+    "Signals",
+    "SignalsMeta",
     "SmartcarError",
     "Speedometer",
     "StateError",
@@ -303,6 +310,7 @@ __all__ = [
     "Vehicle",
     "VehicleRecord",
     "VehicleStateError",
+    "VehicleV3",
     "Vehicles",
     "Vin",
     "WebhookChallenge",
