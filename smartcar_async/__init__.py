@@ -171,14 +171,17 @@ from ._tokens import (
     RefreshingTokenSource,
     TokenSource,
 )
+from ._v3_models import CommandResult, FrozenMap, Signal, Signals, SignalsMeta
 from ._vehicle import (
     Vehicle,
 )
-from ._v3_models import CommandResult, FrozenMap, Signal, Signals, SignalsMeta
 from ._vehicle_v3 import VehicleV3
 from ._version import __version__
 
 __all__ = [
+    "MAX_RETRY_AFTER",
+    "NOT_GIVEN",
+    "SIGNATURE_HEADER",
     "APIConnectionError",
     "APIError",
     "APITimeoutError",
@@ -243,9 +246,7 @@ __all__ = [
     "ItemFailed",
     "Location",
     "LockStatus",
-    "MAX_RETRY_AFTER",
     "Meta",
-    "NOT_GIVEN",
     "Nissan",
     "NissanChargeSchedule",
     "NissanChargeScheduleEntry",
@@ -271,7 +272,6 @@ __all__ = [
     "ResponseHook",
     "ResponseReceived",
     "RetryScheduled",
-    "SIGNATURE_HEADER",
     "SQLiteState",
     "ServerError",
     "ServiceCost",

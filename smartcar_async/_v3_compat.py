@@ -238,9 +238,7 @@ def _open(signal: Signal, body: Mapping[str, Any], with_lock: bool) -> str:
 def _lock_status(s: Signals, _units: str) -> dict[str, Any]:
     out: dict[str, Any] = {"isLocked": _flag(s["closure-islocked"])}
     if (doors := s.get("closure-doors")) is not None:
-        out["doors"] = [
-            {"type": n, "status": _open(doors, b, True)} for n, b in _grid(doors)
-        ]
+        out["doors"] = [{"type": n, "status": _open(doors, b, True)} for n, b in _grid(doors)]
     if (windows := s.get("closure-windows")) is not None:
         out["windows"] = [
             {"type": n, "status": _open(windows, b, False)} for n, b in _grid(windows)

@@ -44,20 +44,29 @@ async def test_mixed_success_and_error_signals_reach_their_own_callers(
         return_exceptions=True,
     )
     assert v3_requests(emu) == [("GET", "signals")]  # one request for four callers
-    assert isinstance(odometer, Signal) and odometer.status == "SUCCESS"
-    assert odometer.value == round(ice.odometer_km) and odometer.unit == "km"
-    assert odometer.group == "Odometer" and odometer.name == "TraveledDistance"
-    assert odometer.retrieved_at is not None and odometer.retrieved_at.tzinfo is not None
+    assert isinstance(odometer, Signal)
+    assert odometer.status == "SUCCESS"
+    assert odometer.value == round(ice.odometer_km)
+    assert odometer.unit == "km"
+    assert odometer.group == "Odometer"
+    assert odometer.name == "TraveledDistance"
+    assert odometer.retrieved_at is not None
+    assert odometer.retrieved_at.tzinfo is not None
     assert isinstance(soc, CompatibilityError)  # an ICE car has no traction battery
-    assert soc.code == "VEHICLE_NOT_CAPABLE" and soc.status_code == 501
-    assert isinstance(vin, Signal) and vin.value == ice.vin
+    assert soc.code == "VEHICLE_NOT_CAPABLE"
+    assert soc.status_code == 501
+    assert isinstance(vin, Signal)
+    assert vin.value == ice.vin
     assert isinstance(everything, Signals)
     assert len(everything) == len(emu.signal_codes)
     assert everything[ODOMETER] == odometer
     assert isinstance(everything[SOC].error, CompatibilityError)
-    assert SOC in everything.errors and ODOMETER not in everything.errors
-    assert everything.meta.total_count == len(emu.signal_codes) and everything.meta.pages == 1
-    assert everything.vehicle is not None and everything.vehicle.make == ice.make
+    assert SOC in everything.errors
+    assert ODOMETER not in everything.errors
+    assert everything.meta.total_count == len(emu.signal_codes)
+    assert everything.meta.pages == 1
+    assert everything.vehicle is not None
+    assert everything.vehicle.make == ice.make
     assert pickle.loads(pickle.dumps(odometer)) == odometer
 
 
@@ -68,11 +77,14 @@ async def test_an_asleep_car_keeps_its_last_body_beside_the_error(
     car = v3(client, ev, token)
     with pytest.raises(VehicleStateError) as caught:
         await car.get_signal(ODOMETER)
-    assert caught.value.code == "ASLEEP" and caught.value.status_code == 409
+    assert caught.value.code == "ASLEEP"
+    assert caught.value.status_code == 409
     signals = await car.get_signals()
     stale = signals[ODOMETER]
-    assert stale.status == "ERROR" and isinstance(stale.error, VehicleStateError)
-    assert stale.body is not None and stale.value == round(ev.odometer_km)
+    assert stale.status == "ERROR"
+    assert isinstance(stale.error, VehicleStateError)
+    assert stale.body is not None
+    assert stale.value == round(ev.odometer_km)
     assert signals[VIN].ok  # static signals still succeed
 
 
@@ -111,15 +123,15 @@ async def test_paging_is_followed_until_every_signal_arrived(
         car.get_signals(), car.get_signal(ODOMETER), car.get_signal(VIN)
     )
     assert len(signals) == len(emu.signal_codes) == 29
-    assert signals.meta.pages == 3 and signals.meta.page_size == 10
+    assert signals.meta.pages == 3
+    assert signals.meta.page_size == 10
     assert v3_requests(emu) == [("GET", "signals")] * 3
     assert emu.billed_requests == 3
-    assert odometer.value == signals[ODOMETER].value and vin.value == ev.vin
+    assert odometer.value == signals[ODOMETER].value
+    assert vin.value == ev.vin
 
 
-async def test_sc_user_id_goes_on_every_request(
-    emu: Emulator, ev: SimulatedVehicle
-) -> None:
+async def test_sc_user_id_goes_on_every_request(emu: Emulator, ev: SimulatedVehicle) -> None:
     app_token = emu.issue_app_token()
     emu.slow_command_seconds = None
     async with make_v3_client(emu) as client:
@@ -156,10 +168,12 @@ async def test_signal_shapes_timestamps_and_nan_over_a_stub() -> None:
         )
     assert isinstance(odometer, Signal)
     assert odometer.oem_updated_at == dt.datetime.fromtimestamp(1769900000, dt.UTC)
-    assert isinstance(vin, Signal) and vin.ingested_at == dt.datetime(2026, 5, 1, 8, tzinfo=dt.UTC)
+    assert isinstance(vin, Signal)
+    assert vin.ingested_at == dt.datetime(2026, 5, 1, 8, tzinfo=dt.UTC)
     assert isinstance(soc, InvalidResponseError)
     assert soc.field == "data[1].attributes.body.value"
-    assert isinstance(missing, ResourceNotFoundError) and missing.code == "SIGNAL_NOT_FOUND"
+    assert isinstance(missing, ResourceNotFoundError)
+    assert missing.code == "SIGNAL_NOT_FOUND"
     # totalCount said 4 with no next link: the next page by number, to the same vehicle.
     assert [r.path for r in stub.seen] == ["/v3/vehicles/car/signals"] * 2
     assert dict(stub.seen[1].query) == {"page[number]": "2", "page[size]": "3"}
@@ -171,7 +185,8 @@ async def test_an_unknown_code_is_the_servers_404_and_bad_codes_fail_locally(
     car = v3(client, ev, token)
     with pytest.raises(ResourceNotFoundError) as caught:
         await car.get_signal("nothing-here")
-    assert caught.value.code == "SIGNAL_NOT_FOUND" and caught.value.status_code == 404
+    assert caught.value.code == "SIGNAL_NOT_FOUND"
+    assert caught.value.status_code == 404
     emu.clear_requests()
     for bad in ("", "a/b", "*", "x y"):
         with pytest.raises(ValueError):

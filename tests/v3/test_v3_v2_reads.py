@@ -63,7 +63,8 @@ async def test_v2_named_reads_equal_the_v2_reads_in_one_request(
     for name, a, b in zip(READS, got, want, strict=True):
         assert _close(a, b, units == "imperial"), (name, a, b)
     odometer = got[READS.index("odometer")]
-    assert odometer.meta.unit_system == units and odometer.meta.data_age is not None
+    assert odometer.meta.unit_system == units
+    assert odometer.meta.data_age is not None
 
 
 async def test_a_lone_read_needing_one_signal_uses_its_route(
@@ -91,7 +92,8 @@ async def test_v2_and_v3_reads_of_one_car_never_share_a_request(
     a, b = await asyncio.gather(v2.odometer(), v3.odometer())
     assert a.distance == b.distance
     paths = sorted(r.path.rsplit("/", 2)[-2:][-1] for r in emu.requests)
-    assert len(emu.requests) == 2 and "odometer" in paths
+    assert len(emu.requests) == 2
+    assert "odometer" in paths
 
 
 @pytest.mark.parametrize(
@@ -135,7 +137,9 @@ async def test_handles_keep_their_version_and_refuse_bad_arguments(
     vehicle_id = emu.fleet.ids[0]
     car = client.vehicle(vehicle_id, access_token=token, api_version="3", user_id="u-1")
     twin = car.with_options(deadline=5)
-    assert isinstance(twin, VehicleV3) and twin.user_id == "u-1" and twin.options.deadline == 5
+    assert isinstance(twin, VehicleV3)
+    assert twin.user_id == "u-1"
+    assert twin.options.deadline == 5
     assert type(client.vehicle(vehicle_id, access_token=token)) is Vehicle
 
     class AppSource:

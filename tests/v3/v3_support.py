@@ -49,7 +49,9 @@ class Stub:
 
 
 @contextlib.asynccontextmanager
-async def serve(handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> AsyncIterator[Stub]:
+async def serve(
+    handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
+) -> AsyncIterator[Stub]:
     """Serve ``handler`` for every method and path on 127.0.0.1, port 0."""
     seen: list[web.Request] = []
 
