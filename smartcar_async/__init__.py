@@ -172,9 +172,11 @@ from ._tokens import (
     RefreshingTokenSource,
     TokenSource,
 )
+from ._v3_models import CommandResult, FrozenMap, Signal, Signals, SignalsMeta
 from ._vehicle import (
     Vehicle,
 )
+from ._vehicle_v3 import VehicleV3
 from ._version import __version__
 
 __all__ = [
@@ -218,6 +220,7 @@ __all__ = [
     "ClientClosedError",
     "ClientHooks",
     "ClientStats",
+    "CommandResult",
     "Compass",
     "Compatibility",
     "CompatibilityError",
@@ -239,6 +242,7 @@ __all__ = [
     "FordChargeWindow",
     "FordChargingLocation",
     "FordChargingSchedules",
+    "FrozenMap",
     "Fuel",
     "InvalidResponseError",
     "ItemFailed",
@@ -277,6 +281,9 @@ __all__ = [
     "ServiceHistory",
     "ServiceRecord",
     "ServiceTask",
+    "Signal",
+    "Signals",
+    "SignalsMeta",
     "SmartcarError",
     "Speedometer",
     "StateError",
@@ -305,6 +312,7 @@ __all__ = [
     "Vehicle",
     "VehicleRecord",
     "VehicleStateError",
+    "VehicleV3",
     "Vehicles",
     "Vin",
     "WebhookChallenge",

@@ -13,12 +13,12 @@ import enum
 import functools
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from types import TracebackType
-from typing import Self
+from typing import Literal, Self, overload
 
 import aiohttp
 
 from ._batch import execute_reads
-from ._coalescer import Coalescer
+from ._coalescer import Coalescer, Executor
 from ._endpoints import API_VERSION
 from ._exceptions import ClientClosedError
 from ._gates import Gates, TokenBucket
@@ -43,13 +43,16 @@ from ._options import (
 )
 from ._origins import DEFAULT_API_ORIGIN
 from ._origins import api_origin as resolve_api_origin
+from ._origins import vehicle_api_origin as resolve_v3_origin
 from ._policy import RetryConfig, SendPolicy
 from ._shared import SharedLimits
 from ._state import StateStore
 from ._tokens import TokenSource
 from ._transport import USER_AGENT, Transport
+from ._v3 import execute_signals
 from ._validate import check_bound, check_int, check_seconds, check_user_agent
 from ._vehicle import Vehicle
+from ._vehicle_v3 import API_V3, VehicleV3
 
 # API_VERSION lives in _endpoints; it is re-exported for modules that still import it from here.
 __all__ = ["API_VERSION", "DEFAULT_API_ORIGIN", "Client"]
@@ -77,6 +80,10 @@ class Client:
         api_origin: scheme and host of the API; defaults to the
             ``SMARTCAR_API_ORIGIN`` environment variable, else
             ``https://api.smartcar.com``.
+        vehicle_api_origin: scheme and host of the Vehicle API v3 (without
+            ``/v3``), for handles made with ``api_version="3"``; defaults to
+            ``SMARTCAR_VEHICLE_API_V3_ORIGIN``, else
+            ``https://vehicle.api.smartcar.com``.
         session: an aiohttp session to borrow. It is never closed by us, and
             its ``base_url`` and ``raise_for_status`` are not used. Without it
             the client creates (and owns) one on first use, inside the running
@@ -140,6 +147,7 @@ class Client:
         self,
         *,
         api_origin: str | None = None,
+        vehicle_api_origin: str | None = None,
         session: aiohttp.ClientSession | None = None,
         timeout: float | None = DEFAULT_TIMEOUT,
         deadline: float | None = None,
@@ -164,6 +172,7 @@ class Client:
         state: StateStore | None = None,
     ) -> None:
         self._origin = resolve_api_origin(api_origin)
+        self._v3_origin = resolve_v3_origin(vehicle_api_origin)
         self._options = CallOptions(
             timeout=check_bound("timeout", timeout),
             max_retries=check_retries(max_retries),
@@ -211,19 +220,31 @@ class Client:
             user_agent=check_user_agent(user_agent) or USER_AGENT,
             connect=self._ensure_transport,
             shared=state if isinstance(state, SharedLimits) else None,
+            v3_origin=self._v3_origin,
         )
-        self._coalescer = Coalescer(
-            executor=functools.partial(execute_reads, self._policy),
-            window=window,
-            max_batch_size=max_batch_size,
-            max_flights_per_queue=max_batches_per_vehicle,
-            join_inflight=join_inflight,
-            counters=self._counters,
-            hooks=self._hooks,
-            policy=self._policy,
-        )
+        def coalescer(executor: Executor) -> Coalescer:
+            return Coalescer(
+                executor=executor,
+                window=window,
+                max_batch_size=max_batch_size,
+                max_flights_per_queue=max_batches_per_vehicle,
+                join_inflight=join_inflight,
+                counters=self._counters,
+                hooks=self._hooks,
+                policy=self._policy,
+            )
+
+        self._coalescer = coalescer(functools.partial(execute_reads, self._policy))
         self._io = ClientIO(
             coalescer=self._coalescer,
+            policy=self._policy,
+            counters=self._counters,
+            check_usable=self._check_usable,
+        )
+        # API v3 reads queue apart (their keys differ anyway) behind their own executor.
+        self._v3_coalescer = coalescer(functools.partial(execute_signals, self._policy))
+        self._v3_io = ClientIO(
+            coalescer=self._v3_coalescer,
             policy=self._policy,
             counters=self._counters,
             check_usable=self._check_usable,
@@ -266,8 +287,13 @@ class Client:
 
     async def _close(self) -> None:
         self._policy.cancel_waits()
-        await self._coalescer.close(grace=self._close_timeout)
-        await self._io.drain(self._close_timeout)
+        await asyncio.gather(
+            self._coalescer.close(grace=self._close_timeout),
+            self._v3_coalescer.close(grace=self._close_timeout),
+        )
+        await asyncio.gather(
+            self._io.drain(self._close_timeout), self._v3_io.drain(self._close_timeout)
+        )
         await self._policy.settle(self._close_timeout)
         session, self._session, self._transport = self._session, None, None
         # A request failing from now on failed because its session went away.
@@ -284,6 +310,11 @@ class Client:
         return self._origin
 
     @property
+    def vehicle_api_origin(self) -> str:
+        """The Vehicle API v3 origin (``/v3`` is appended to it)."""
+        return self._v3_origin
+
+    @property
     def stats(self) -> ClientStats:
         """A snapshot of this client's counters (reads, HTTP requests, dedupe hits...)."""
         return self._counters.snapshot()
@@ -293,6 +324,30 @@ class Client:
 
     # -------------------------------------------------------------- vehicles
 
+    @overload
+    def vehicle(
+        self,
+        vehicle_id: str,
+        *,
+        access_token: str | TokenSource | Callable[[], Awaitable[str]],
+        unit_system: UnitSystem = ...,
+        flags: Mapping[str, str | bool | int | float] | None = ...,
+        api_version: Literal["2.0"] = ...,
+        user_id: None = ...,
+    ) -> Vehicle: ...
+
+    @overload
+    def vehicle(
+        self,
+        vehicle_id: str,
+        *,
+        access_token: str | TokenSource | Callable[[], Awaitable[str]],
+        unit_system: UnitSystem = ...,
+        flags: Mapping[str, str | bool | int | float] | None = ...,
+        api_version: Literal["3"],
+        user_id: str | None = ...,
+    ) -> VehicleV3: ...
+
     def vehicle(
         self,
         vehicle_id: str,
@@ -300,12 +355,36 @@ class Client:
         access_token: str | TokenSource | Callable[[], Awaitable[str]],
         unit_system: UnitSystem = "metric",
         flags: Mapping[str, str | bool | int | float] | None = None,
-    ) -> Vehicle:
+        api_version: Literal["2.0", "3"] = "2.0",
+        user_id: str | None = None,
+    ) -> Vehicle | VehicleV3:
         """A handle on one vehicle: no task, no I/O, cheap to keep by the thousand.
 
         ``access_token`` is a token string, a :class:`TokenSource` (such as a
         :class:`RefreshingTokenSource`), or an ``async def () -> str``.
+        ``api_version="3"`` gives a :class:`VehicleV3`, which reads Smartcar
+        API v3 signals; ``user_id`` (v3 only) is sent as ``sc-user-id`` on
+        every request, and is required with an application token.
         """
+        app_token = bool(getattr(access_token, "application_token", False))
+        if api_version == API_V3:
+            if app_token and user_id is None:
+                raise ValueError("an application token needs user_id= (sent as sc-user-id)")
+            return VehicleV3(
+                self._v3_io,
+                vehicle_id,
+                access_token=access_token,
+                unit_system=unit_system,
+                flags=flags,
+                options=self._options,
+                user_id=user_id,
+            )
+        if api_version != API_VERSION:
+            raise ValueError(f"api_version must be '2.0' or '3', got {api_version!r}")
+        if user_id is not None:
+            raise ValueError("user_id is for api_version='3' handles")
+        if app_token:
+            raise ValueError("application tokens work with api_version='3' only")
         return Vehicle(
             self._io,
             vehicle_id,

@@ -43,6 +43,7 @@ from typing import Any, Protocol, TypeVar
 
 from ._batch import Answer, RawItem
 from ._converter import structure
+from ._endpoints import API_VERSION
 from ._exceptions import (
     ClientClosedError,
     InvalidResponseError,
@@ -62,13 +63,23 @@ logger = logging.getLogger("smartcar_async")
 
 
 class QueueKey:
-    """Everything one batch request must share: vehicle, credentials, unit system, flags.
+    """Everything one batch request must share: vehicle, credentials, unit system, flags,
+    API version and (v3) the ``sc-user-id`` the requests carry.
 
     The token is part of the identity (different users' tokens never share a
     batch) but never of the repr.
     """
 
-    __slots__ = ("_hash", "auth", "flags", "options", "unit_system", "vehicle_id")
+    __slots__ = (
+        "_hash",
+        "api_version",
+        "auth",
+        "flags",
+        "options",
+        "unit_system",
+        "user_id",
+        "vehicle_id",
+    )
 
     def __init__(
         self,
@@ -77,13 +88,30 @@ class QueueKey:
         unit_system: str,
         flags: str | None,
         options: CallOptions = DEFAULT_OPTIONS,
+        *,
+        api_version: str = API_VERSION,
+        user_id: str | None = None,
     ) -> None:
         self.vehicle_id = vehicle_id
         self.auth = auth
         self.unit_system = unit_system
         self.flags = flags
         self.options = options
-        self._hash = hash((vehicle_id, auth, unit_system, flags, options))
+        self.api_version = api_version
+        self.user_id = user_id
+        self._hash = hash((vehicle_id, auth, unit_system, flags, options, api_version, user_id))
+
+    def with_options(self, options: CallOptions) -> QueueKey:
+        """The same key with other call options."""
+        return QueueKey(
+            self.vehicle_id,
+            self.auth,
+            self.unit_system,
+            self.flags,
+            options,
+            api_version=self.api_version,
+            user_id=self.user_id,
+        )
 
     def __hash__(self) -> int:
         return self._hash
@@ -98,10 +126,14 @@ class QueueKey:
             and self.unit_system == other.unit_system
             and self.flags == other.flags
             and self.options == other.options
+            and self.api_version == other.api_version
+            and self.user_id == other.user_id
         )
 
     def __repr__(self) -> str:
-        return f"QueueKey(vehicle_id={self.vehicle_id!r}, unit_system={self.unit_system!r})"
+        version = "" if self.api_version == API_VERSION else f", api_version={self.api_version!r}"
+        units = f"unit_system={self.unit_system!r}"
+        return f"QueueKey(vehicle_id={self.vehicle_id!r}, {units}{version})"
 
 
 class Executor(Protocol):
@@ -455,7 +487,9 @@ class Coalescer:
                         item.code, item.body, item.headers, request_id=answer.request_id
                     )
                     self._hooks.item_failed(slot.queue.key.vehicle_id, path, item.code, error)
-                    if self._requeue(slot, error):
+                    # An error the executor set (an unreadable item, a failed v3
+                    # signal: stored state, not a failed request) is final.
+                    if item.error is None and self._requeue(slot, error):
                         continue
                     self._fail_slot(slot, error)
             except Exception as exc:

@@ -80,9 +80,10 @@ from ._models import (
     parse_timestamp,
 )
 from ._models_account import Access, WebhookChallenge
+from ._v3_models import BUILDERS as V3_BUILDERS
 from ._webhook_payloads import BUILDERS, adapt_challenge
 
-__all__ = ["structure", "unstructure"]
+__all__ = ["invalid_response", "structure", "unstructure"]
 
 T = TypeVar("T")
 
@@ -397,6 +398,9 @@ def _adapter_for(cls: type) -> _Adapter | None:
 _NOT_RESPONSES: Final = frozenset({Meta, Access})
 _PLANS: Final[dict[type, tuple[_Hook, _Adapter | None, bool, _Hook]]] = {}
 
+for _v3_cls, _v3_build in V3_BUILDERS.items():
+    _PLANS[_v3_cls] = (_v3_build, None, False, _v3_build)
+
 for _module in (_models, _models_account, _models_makes):
     for _name in _module.__all__:
         _cls = getattr(_module, _name)
@@ -491,6 +495,11 @@ def _render(path: list[Step]) -> str:
         else:
             out += f".{step}" if out else str(step)
     return out
+
+
+def invalid_response(cls: type, exc: Exception, request_id: str | None) -> InvalidResponseError:
+    """The `InvalidResponseError` for a failure (a `Mismatch` naming its path) reading *cls*."""
+    return _invalid(cls, exc, Meta(request_id=request_id))
 
 
 def _invalid(cls: type, exc: Exception, meta: Meta) -> InvalidResponseError:

@@ -29,7 +29,10 @@ Every error carries the server's fields when there were any (``type``,
 ``code``, ``status_code``, ``description``, ``doc_url``, ``request_id``,
 ``resolution``, ``suggested_user_message``, ``detail``, ``retry_after``).
 `error_from_response` is the one place that turns an error answer (v2.0
-body, legacy v1.0 body, OAuth body, or anything else) into the right class.
+body, v3 JSON:API ``{"errors": [...]}`` body, legacy v1.0 body, OAuth body,
+or anything else) into the right class; a v3 answer's every error is kept,
+typed, in ``errors`` (the first is the error raised). `error_from_v3_item`
+reads one v3 error object, also the ``status.error`` of a failed signal.
 
 ``retry_after`` is never more than ``MAX_RETRY_AFTER`` (86400 s, one day):
 `parse_retry_after` clamps any longer wait a server asks for, so no
@@ -73,6 +76,7 @@ __all__ = [
     "ValidationError",
     "VehicleStateError",
     "error_from_response",
+    "error_from_v3_item",
     "parse_retry_after",
 ]
 
@@ -110,6 +114,7 @@ class _ErrorFields(TypedDict, total=False):
     suggested_user_message: str | None
     detail: tuple[Any, ...] | None
     retry_after: float | None
+    errors: tuple[SmartcarError, ...]
 
 
 # The fields worth seeing at a glance; description is already in the message
@@ -142,6 +147,7 @@ class SmartcarError(Exception):
         suggested_user_message: str | None = None,
         detail: tuple[Any, ...] | None = None,
         retry_after: float | None = None,
+        errors: tuple[SmartcarError, ...] = (),
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -155,6 +161,8 @@ class SmartcarError(Exception):
         self.suggested_user_message = suggested_user_message
         self.detail = detail
         self.retry_after = retry_after
+        # Every error of a v3 ``{"errors": [...]}`` list, this one first; () otherwise.
+        self.errors = errors
 
     def __str__(self) -> str:
         return self.message
@@ -386,6 +394,8 @@ def error_from_response(
         code = _str(body.get("code"))
         # OAuth bodies describe in error_description, v1.0 bodies in message.
         description = _str(body.get("error_description")) or _str(body.get("message"))
+    elif isinstance(items := body.get("errors"), list) and items:  # v3 JSON:API
+        return _from_v3_list(items, status, request_id, retry_after)
     else:
         return _class_for(None, status_code)(
             f"HTTP {status_code} with an unrecognised error body",
@@ -407,6 +417,101 @@ def error_from_response(
         suggested_user_message=_str(body.get("suggestedUserMessage")),
         detail=_detail(body.get("detail")),
         retry_after=retry_after,
+    )
+
+
+# The HTTP status Smartcar documents for each type: a failed signal's error
+# carries none of its own (its answer was a 200).
+_STATUS_OF_TYPE: Final[Mapping[str, int]] = {
+    "AUTHENTICATION": 401,
+    "PERMISSION": 403,
+    "RESOURCE_NOT_FOUND": 404,
+    "VALIDATION": 400,
+    "CONNECTED_SERVICES_ACCOUNT": 400,
+    "VEHICLE_STATE": 409,
+    "RATE_LIMIT": 429,
+    "BILLING": 430,
+    "SERVER": 500,
+    "COMPATIBILITY": 501,
+    "UPSTREAM": 502,
+}
+
+
+def _v3_status(value: object, fallback: int | None) -> int | None:
+    # v3 writes the status as a string ("501"); accept an int too.
+    if type(value) is int and 100 <= value <= 599:
+        return value
+    if isinstance(value, str) and value.isdigit() and len(value) == 3:
+        return int(value)
+    return fallback
+
+
+def error_from_v3_item(
+    item: Mapping[str, object],
+    status: int | None,
+    *,
+    request_id: str | None = None,
+    retry_after: float | None = None,
+    signal: str | None = None,
+) -> APIError:
+    """One v3 error object (``{"status": "501", "type", "code", "title", "detail", ...}``).
+
+    ``status`` is the HTTP status of the answer, used when the object has no
+    readable ``status`` of its own; for a failed signal (``signal`` names
+    it) the status Smartcar documents for the type is used instead.
+    """
+    kind = _str(item.get("type"))
+    code = _str(item.get("code"))
+    fallback = status if signal is None else _STATUS_OF_TYPE.get(kind or "")
+    status_code = _v3_status(item.get("status"), fallback)
+    description = _str(item.get("detail")) or _str(item.get("title"))
+    head = (f"{kind}:{code}" if code is not None else kind) or f"HTTP {status_code}"
+    where = f" (signal {signal})" if signal is not None else ""
+    links = item.get("links")
+    meta = item.get("meta")
+    return _class_for(kind, status_code or 0)(
+        f"{head} - {description or ''}{where}",
+        type=kind,
+        code=code,
+        status_code=status_code,
+        description=description,
+        doc_url=_str(links.get("about")) if isinstance(links, Mapping) else None,
+        request_id=request_id,
+        resolution=Resolution.from_wire(item.get("resolution")),
+        suggested_user_message=_str(item.get("suggestedUserMessage")),
+        detail=(meta,) if isinstance(meta, Mapping) else None,
+        retry_after=retry_after,
+    )
+
+
+def _from_v3_list(
+    items: list[object], status: int, request_id: str | None, retry_after: float | None
+) -> APIError:
+    typed = tuple(
+        error_from_v3_item(item, status, request_id=request_id, retry_after=retry_after)
+        if isinstance(item, Mapping)
+        else _class_for(None, status)(
+            f"HTTP {status} with an unrecognised error item",
+            status_code=status,
+            request_id=request_id,
+        )
+        for item in items
+    )
+    first = typed[0]
+    # The raised error is a twin of the first, holding them all.
+    return type(first)(
+        first.message,
+        type=first.type,
+        code=first.code,
+        status_code=first.status_code,
+        description=first.description,
+        doc_url=first.doc_url,
+        request_id=first.request_id,
+        resolution=first.resolution,
+        suggested_user_message=first.suggested_user_message,
+        detail=first.detail,
+        retry_after=retry_after,
+        errors=typed,
     )
 
 

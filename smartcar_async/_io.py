@@ -7,6 +7,8 @@ makes is one of three:
 * `VehicleIO.read`: a coalesced GET of one path, answered as a model;
 * `VehicleIO.send`: a request sent on its own (a write, a paged or filtered
   read), under the same send policy;
+* `VehicleIO.exchange`: the same as `send`, answered as the raw response
+  (a v3 command reads its HTTP status: 200 done, 202 held);
 * `VehicleIO.check_usable`: raise now if the client cannot serve a call.
 
 `ClientIO` is the client's: reads go to its coalescer, requests to its
@@ -28,6 +30,7 @@ from ._exceptions import APITimeoutError
 from ._models import Meta
 from ._observability import Counters
 from ._policy import SendPolicy
+from ._transport import RawResponse
 
 __all__ = ["ClientIO", "VehicleIO"]
 
@@ -62,6 +65,19 @@ class VehicleIO(Protocol):
         ``write`` requests are never retried; ``auth`` replaces the key's
         token (the AMT of unsubscribe).
         """
+        ...
+
+    def exchange(
+        self,
+        method: str,
+        key: QueueKey,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        json_body: Any = None,
+        write: bool,
+    ) -> Coroutine[Any, Any, RawResponse]:
+        """`send` without a model: the 2xx answer as received."""
         ...
 
 
@@ -114,6 +130,30 @@ class ClientIO:
         auth: str | None = None,
         model: type[T],
     ) -> T:
+        resp = await self.exchange(
+            method,
+            key,
+            path,
+            unit_system=unit_system,
+            params=params,
+            json_body=json_body,
+            write=write,
+            auth=auth,
+        )
+        return structure(model, resp.body, Meta.from_headers(resp.headers))
+
+    async def exchange(
+        self,
+        method: str,
+        key: QueueKey,
+        path: str,
+        *,
+        unit_system: str | None = None,
+        params: Mapping[str, str] | None = None,
+        json_body: Any = None,
+        write: bool,
+        auth: str | None = None,
+    ) -> RawResponse:
         self.check_usable()
         if not write:
             self._counters.logical_reads += 1
@@ -141,7 +181,7 @@ class ClientIO:
         finally:
             marker.set_result(None)
             self._inflight.discard(marker)
-        return structure(model, resp.body, Meta.from_headers(resp.headers))
+        return resp
 
     async def drain(self, timeout: float) -> None:
         """Give the requests sent on their own ``timeout`` seconds to finish."""

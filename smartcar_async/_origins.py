@@ -11,7 +11,11 @@ API            ``SMARTCAR_API_ORIGIN``           https://api.smartcar.com
 OAuth token    ``SMARTCAR_AUTH_ORIGIN``          https://auth.smartcar.com
 Connect        ``SMARTCAR_CONNECT_ORIGIN``       https://connect.smartcar.com
 Management     ``SMARTCAR_MANAGEMENT_API_ORIGIN``  https://management.smartcar.com
+API v3         ``SMARTCAR_VEHICLE_API_V3_ORIGIN``  https://vehicle.api.smartcar.com
 =============  ================================  ================================
+
+The v3 origin has no ``/v3`` (the client appends it), as in the official
+Python SDK 6.19.1, which names the same variable.
 
 The official Python SDK 6.x holds ``SMARTCAR_AUTH_ORIGIN`` as the full token
 URL (``…/oauth/token``) while the Node and Java SDKs hold an origin; a value
@@ -36,6 +40,7 @@ __all__ = [
     "DEFAULT_CONNECT_ORIGIN",
     "DEFAULT_IAM_ORIGIN",
     "DEFAULT_MANAGEMENT_ORIGIN",
+    "DEFAULT_VEHICLE_API_ORIGIN",
     "IAM_ORIGIN_ENV",
     "IAM_TOKEN_PATH",
     "TOKEN_PATH",
@@ -45,12 +50,14 @@ __all__ = [
     "iam_token_url",
     "management_origin",
     "token_url",
+    "vehicle_api_origin",
 ]
 
 DEFAULT_API_ORIGIN: Final = "https://api.smartcar.com"
 DEFAULT_AUTH_ORIGIN: Final = "https://auth.smartcar.com"
 DEFAULT_CONNECT_ORIGIN: Final = "https://connect.smartcar.com"
 DEFAULT_MANAGEMENT_ORIGIN: Final = "https://management.smartcar.com"
+DEFAULT_VEHICLE_API_ORIGIN: Final = "https://vehicle.api.smartcar.com"
 TOKEN_PATH: Final = "/oauth/token"
 DEFAULT_IAM_ORIGIN: Final = "https://iam.smartcar.com"
 IAM_TOKEN_PATH: Final = "/oauth2/token"
@@ -83,6 +90,16 @@ def _resolve(name: str, override: str | None, env_var: str, default: str) -> str
 def api_origin(override: str | None = None) -> str:
     """The Vehicle API origin: *override*, else ``SMARTCAR_API_ORIGIN``, else the default."""
     return _resolve("api_origin", override, "SMARTCAR_API_ORIGIN", DEFAULT_API_ORIGIN)
+
+
+def vehicle_api_origin(override: str | None = None) -> str:
+    """The v3 Vehicle API origin: *override*, ``SMARTCAR_VEHICLE_API_V3_ORIGIN``, or the default."""
+    return _resolve(
+        "vehicle_api_origin",
+        override,
+        "SMARTCAR_VEHICLE_API_V3_ORIGIN",
+        DEFAULT_VEHICLE_API_ORIGIN,
+    )
 
 
 def connect_origin(override: str | None = None) -> str:

@@ -133,6 +133,7 @@ class SendPolicy:
         user_agent: str = "",
         connect: Callable[[], Transport] | None = None,
         shared: SharedLimits | None = None,
+        v3_origin: str = "",
     ) -> None:
         self.retry = retry if retry is not None else RetryConfig()
         self.gates = gates if gates is not None else Gates()
@@ -154,6 +155,7 @@ class SendPolicy:
         self._max_wait = self.retry.max_retry_after
         self._limiter = asyncio.Semaphore(max_concurrent)
         self._origin = origin
+        self._v3_origin = v3_origin
         self._user_agent = user_agent
         self._connect = connect if connect is not None else _no_transport
         self._pauses: set[anyio.CancelScope] = set()
@@ -236,6 +238,10 @@ class SendPolicy:
         stale: tuple[str, ...] = ()
         if auth is not None and isinstance(key.auth, str):
             stale = (key.auth,)
+        if key.api_version == API_VERSION:
+            url, extra = self._url(vehicle_id, path), None
+        else:
+            url, extra = self._v3_url(vehicle_id, path), _v3_headers(key)
         attempt = spent
         counted = 0  # the last attempt counted as a retry
         fresh: str | None = None  # the token a refresh returned, for the next attempt
@@ -263,6 +269,8 @@ class SendPolicy:
                     method,
                     vehicle_id,
                     path,
+                    url,
+                    extra,
                     token=token,
                     unit_system=unit_system,
                     params=params,
@@ -434,6 +442,8 @@ class SendPolicy:
         method: str,
         vehicle_id: str | None,
         path: str,
+        url: str,
+        extra: Mapping[str, str] | None,
         *,
         token: str,
         unit_system: str | None,
@@ -452,13 +462,15 @@ class SendPolicy:
         headers = {"Authorization": f"Bearer {token}", "User-Agent": self._user_agent}
         if unit_system is not None:
             headers["SC-Unit-System"] = unit_system
+        if extra:
+            headers.update(extra)
         async with self._limiter:
             self.counters.http_requests += 1
             started = time.perf_counter()
             try:
                 resp = await transport.request(
                     method,
-                    self._url(vehicle_id, path),
+                    url,
                     headers=headers,
                     params=params,
                     json_body=json_body,
@@ -477,6 +489,9 @@ class SendPolicy:
         if vehicle_id is None:
             return f"{self._origin}/v{API_VERSION}{path}"
         return f"{self._origin}/v{API_VERSION}/vehicles/{quote(vehicle_id, safe='')}{path}"
+
+    def _v3_url(self, vehicle_id: str, path: str) -> str:
+        return f"{self._v3_origin}/v3/vehicles/{quote(vehicle_id, safe='')}{path}"
 
     def _report(
         self,
@@ -606,6 +621,11 @@ def _log_item_retry(
             wait,
             extra=log_fields("retry", vehicle_id, error, attempt=attempt, delay=round(wait, 3)),
         )
+
+
+def _v3_headers(key: QueueKey) -> dict[str, str] | None:
+    # v3 scopes an application token to one user by this header.
+    return {"sc-user-id": key.user_id} if key.user_id is not None else None
 
 
 def _no_transport() -> Transport:

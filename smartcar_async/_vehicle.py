@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
-from typing import Any, TypeVar, cast
+from typing import Any, Self, TypeVar, cast
 
 from . import _endpoints as ep
 from . import _models as m
@@ -59,6 +59,8 @@ class Vehicle:
         unit_system: UnitSystem = "metric",
         flags: Mapping[str, str | bool | int | float] | None = None,
         options: CallOptions,
+        api_version: str = ep.API_VERSION,
+        user_id: str | None = None,
     ) -> None:
         self._io = io
         auth: str | TokenSource | None
@@ -77,10 +79,12 @@ class Vehicle:
             check_unit_system(unit_system),
             format_flags(flags),
             options,
+            api_version=api_version,
+            user_id=user_id,
         )
 
     @classmethod
-    def _from_key(cls, io: VehicleIO, key: QueueKey) -> Vehicle:
+    def _from_key(cls, io: VehicleIO, key: QueueKey) -> Self:
         twin = cls.__new__(cls)
         twin._io = io
         twin._key = key
@@ -105,7 +109,7 @@ class Vehicle:
         timeout: float | NotGiven | None = NOT_GIVEN,
         max_retries: int | NotGiven = NOT_GIVEN,
         deadline: float | NotGiven | None = NOT_GIVEN,
-    ) -> Vehicle:
+    ) -> Self:
         """A copy of this handle with other per-call options (the client's are the default).
 
         ``car.with_options(deadline=30, max_retries=0).odometer()``. Reads of
@@ -115,10 +119,7 @@ class Vehicle:
         options = self._key.options.replace(
             timeout=timeout, max_retries=max_retries, deadline=deadline
         )
-        key = self._key
-        return Vehicle._from_key(
-            self._io, QueueKey(key.vehicle_id, key.auth, key.unit_system, key.flags, options)
-        )
+        return type(self)._from_key(self._io, self._key.with_options(options))
 
     def __repr__(self) -> str:
         return f"<Vehicle {self.vehicle_id!r} unit_system={self.unit_system!r}>"

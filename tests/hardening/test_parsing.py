@@ -295,6 +295,8 @@ _hostile = st.recursive(
 
 
 def _keys_of(cls: type) -> list[str]:
+    if not attrs.has(cls):  # `Signals`, a mapping the v3 executor builds
+        return []
     return [_converter._camel(f.name) for f in attrs.fields(cls) if f.name != "meta"]
 
 

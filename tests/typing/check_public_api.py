@@ -93,7 +93,7 @@ async def literal_names(client: sc.Client) -> None:
     sc.FleetPoller(reads=["odometer", "battery", "lock_status"], interval=300)
     # A typo fails type checking: mypy --strict warns about an unused ignore, so
     # each line below proves its error is still reported.
-    client.vehicle("id", access_token="token", unit_system="metrc")  # type: ignore[arg-type]
+    client.vehicle("id", access_token="token", unit_system="metrc")  # type: ignore[call-overload]
     sc.FleetPoller(reads=("odometr",), interval=300)  # type: ignore[arg-type]
     sc.FleetPoller(reads="odometer", interval=300)  # type: ignore[arg-type]
 
@@ -115,3 +115,26 @@ def webhooks_and_nullable_fields(raw: bytes, battery: sc.TeslaBattery) -> None:
     assert_type(payload.signals[0].retrieved_at, datetime | None)
     assert_type(payload.delivered_at, datetime | None)
     assert_type(battery.percent_remaining, float | None)
+
+
+async def api_v3(client: sc.Client) -> None:
+    car = client.vehicle("id", access_token="token", api_version="3", user_id="user")
+    assert_type(car, sc.VehicleV3)
+    assert_type(client.vehicle("id", access_token="token", api_version="2.0"), sc.Vehicle)
+    signals = await car.get_signals()
+    assert_type(signals, sc.Signals)
+    assert_type(signals.meta, sc.SignalsMeta)
+    assert_type(signals["odometer-traveleddistance"], sc.Signal)
+    signal = await car.get_signal("odometer-traveleddistance")
+    assert_type(signal.value, Any)
+    assert_type(signal.error, sc.SmartcarError | None)
+    assert_type(signal.oem_updated_at, datetime | None)
+    assert_type(await car.odometer(), sc.Odometer)  # v2-named reads, v2 models
+    assert_type(await car.lock(), sc.CommandResult)
+    assert_type((await car.set_charge_limit(0.8)).running, bool)
+    assert_type(car.with_options(deadline=30), sc.VehicleV3)
+    assert_type(client.vehicle_api_origin, str)
+    try:
+        await car.get_signal("vehicleidentification-vin")
+    except sc.APIError as exc:
+        assert_type(exc.errors, tuple[sc.SmartcarError, ...])
