@@ -79,7 +79,8 @@ def start_emulator(vehicles: int) -> tuple[subprocess.Popen[str], str]:
 async def fleet_ids(process: subprocess.Popen[str]) -> list[str]:
     import json
 
-    assert process.stdin is not None and process.stdout is not None
+    assert process.stdin is not None
+    assert process.stdout is not None
     process.stdin.write("fleet\n")
     process.stdin.flush()
     return [vid for vid, _ in json.loads(process.stdout.readline())]
@@ -106,9 +107,14 @@ async def run(
             state._call = counted  # type: ignore[method-assign]
         pollers = [
             FleetPoller(
-                reads=READS, interval=interval, rounds=rounds, vehicles=handles, state=state,
-                jitter=0.0, max_concurrent_vehicles=100,
-            )  # fmt: skip
+                reads=READS,
+                interval=interval,
+                rounds=rounds,
+                vehicles=handles,
+                state=state,
+                jitter=0.0,
+                max_concurrent_vehicles=100,
+            )
             for _ in range(workers if state is not None else 1)
         ]
 
