@@ -8,7 +8,7 @@ returns, which ends, never raises, when the poller stops.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Literal, Self
 
 import anyio
@@ -111,16 +111,25 @@ def error_dict(error: SmartcarError) -> dict[str, Any]:
 class _Results:
     """The async iterator ``results()`` hands out: ends, never raises, when the poller stops."""
 
-    __slots__ = ("_stream",)
+    __slots__ = ("_on_receive", "_stream")
 
-    def __init__(self, stream: MemoryObjectReceiveStream[PollResult]) -> None:
+    def __init__(
+        self,
+        stream: MemoryObjectReceiveStream[PollResult],
+        on_receive: Callable[[PollResult], None] | None = None,
+    ) -> None:
         self._stream = stream
+        # Told of each result as a consumer takes it (a shared schedule counts the poll then).
+        self._on_receive = on_receive
 
     def __aiter__(self) -> Self:
         return self
 
     async def __anext__(self) -> PollResult:
         try:
-            return await self._stream.receive()
+            result = await self._stream.receive()
         except (anyio.EndOfStream, anyio.ClosedResourceError):
             raise StopAsyncIteration from None
+        if self._on_receive is not None:
+            self._on_receive(result)
+        return result

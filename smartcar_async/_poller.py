@@ -31,6 +31,25 @@ survive a restart: records are loaded when the poller starts (and, for
 vehicles added later, before their first poll), saved in batches as they
 change, and flushed when the poller stops, even when it is cancelled.
 
+Many workers share one fleet when ``state`` is a shared schedule
+(:class:`~smartcar_async.redis.RedisState`): each worker loads the same
+vehicles (the first loader wins), then claims batches of due vehicles by
+lease (one call for many), polls them with the same machinery as below (reads
+still coalesce into one batch per vehicle), and reschedules each one at its
+due time + ``interval``. Workers may join and leave at any time. A worker that
+stops gives its unfinished leases back at once; one that dies loses them when
+they expire (``lease`` seconds after the claim or the last renewal; a worker
+renews its leases every ``lease / 3`` while their polls run), and the others
+take them. Guarantee: a vehicle is polled at most once per interval, except
+that a lease lost to a crash (or to an outage longer than the lease) may cause
+one repeat: at-least-once. ``rounds=N`` counts polls across all workers: each
+vehicle is polled N times in all (a poll counts once its result is taken from
+``results()``: one still buffered when a worker stops is polled again by
+another), and each worker's results stream ends once no vehicle has a poll left.
+A result's ``round`` is the vehicle's poll number.
+While the store is unreachable, claims wait (logged once, retried with a
+backoff) and finished polls are rescheduled once it answers.
+
 The machinery is one scheduler task holding a heap with at most one entry per
 vehicle, and at most ``max_concurrent_vehicles`` poll tasks: no task per
 vehicle, no growth with rounds, and a bounded result stream, so a slow
@@ -43,7 +62,11 @@ import datetime as dt
 import hashlib
 import heapq
 import inspect
+import logging
 import math
+import os
+import secrets
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from time import perf_counter
 from types import TracebackType
@@ -54,8 +77,9 @@ from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from ._endpoints import READS
-from ._exceptions import APITimeoutError, SmartcarError
+from ._exceptions import APITimeoutError, SmartcarError, StateUnavailableError
 from ._names import ReadName
+from ._poll_leases import RETRY_FIRST, RETRY_MAX, _Leases, idle_wait
 from ._poll_result import PollOutcome, PollResult, SkipReason, _Results
 from ._poll_state import (
     _Saver,
@@ -66,6 +90,7 @@ from ._poll_state import (
     parked_reads,
     parked_whole,
 )
+from ._shared_schedule import ClaimedBatch, SharedSchedule
 from ._state import StateStore
 from ._validate import check_bound, check_int, check_interval
 from ._vehicle import Vehicle
@@ -78,7 +103,14 @@ READ_NAMES: Final[tuple[str, ...]] = tuple(
     r.name for r in READS if inspect.iscoroutinefunction(getattr(Vehicle, r.name, None))
 )
 
+logger = logging.getLogger("smartcar_async")
+
 _DEFAULT_MAX_BACKOFF: Final = 900.0
+_DEFAULT_LEASE: Final = 30.0
+#: Vehicles one claim takes at most (fewer when fewer concurrency slots are free).
+_CLAIM_MAX: Final = 100
+#: The longest a worker with nothing to claim sleeps before asking the schedule again.
+_IDLE_MAX: Final = 5.0
 _DEFAULT_RECHECK: Final = 86_400.0
 # (due, sequence, state, round, skip reason); the unique sequence number keeps
 # heapq from ever comparing two states.
@@ -135,7 +167,14 @@ class FleetPoller:
             vehicle records (one poller per vehicle and store at a time).
             A store that fails on entry raises :class:`StateError` there;
             one that fails later is logged and tried again, and a last
-            save that fails when the poller stops raises it.
+            save that fails when the poller stops raises it. A shared
+            schedule (:class:`~smartcar_async.redis.RedisState`) also shares
+            the polls out among many workers by leases (see the module).
+        lease: with a shared schedule, seconds a worker holds the vehicles it
+            claimed; renewed every ``lease / 3`` while their polls run, so it
+            only bounds how long a dead worker's vehicles wait for another.
+        worker_id: with a shared schedule, this worker's name in its leases
+            (default: host, process id and a random suffix; keep it unique).
 
     Leaving the ``async with`` block stops polling: reads in flight are
     cancelled, and every ``results()`` iterator ends. An API failure is a
@@ -159,6 +198,8 @@ class FleetPoller:
         vehicles: Iterable[Vehicle] = (),
         recheck: float = _DEFAULT_RECHECK,
         state: StateStore | None = None,
+        lease: float = _DEFAULT_LEASE,
+        worker_id: str | None = None,
     ) -> None:
         self._reads = check_reads(reads)
         self._interval = check_interval("interval", interval)
@@ -185,6 +226,18 @@ class FleetPoller:
             )
         self._store = state
         self._saver = _Saver(state)
+        self._shared = state if isinstance(state, SharedSchedule) else None
+        if self._shared is not None and self._shard is not None:
+            raise ValueError(
+                "shard cannot be used with a shared schedule: its leases share the fleet"
+            )
+        self._lease = check_interval("lease", lease)
+        if worker_id is None:
+            worker_id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+        elif not isinstance(worker_id, str) or not worker_id:
+            raise ValueError("worker_id must be a non-empty str")
+        self._worker_id = worker_id
+        self._leases: _Leases | None = None
 
         self._phase: Literal["new", "running", "finished", "closed"] = "new"
         self._states: dict[str, _VehicleState] = {}
@@ -211,6 +264,11 @@ class FleetPoller:
         if self._store is not None:
             # Before anything starts: a store that cannot be read fails the entry, cleanly.
             await self._saver.load(list(self._states.values()), strict=True)
+        if self._shared is not None:
+            if not self._states:
+                raise ValueError("a shared schedule needs the vehicles before the poller starts")
+            # The first worker to load the fleet wins; the others find it loaded.
+            await self._shared.load_schedule(list(self._states), rounds=self._rounds or 0)
         self._send, self._receive = anyio.create_memory_object_stream[PollResult](self._buffer)
         self._slots = anyio.Semaphore(self._max_concurrent)
         self._wakeup = anyio.Event()
@@ -219,9 +277,12 @@ class FleetPoller:
         self._tg = tg
         self._phase = "running"
         self._t0 = anyio.current_time()
-        for state in self._states.values():
-            self._plan(state, 1)
-        tg.start_soon(self._schedule)
+        if self._shared is not None:
+            tg.start_soon(self._schedule_shared, self._shared)
+        else:
+            for state in self._states.values():
+                self._plan(state, 1)
+            tg.start_soon(self._schedule)
         if self._store is not None:
             tg.start_soon(self._saver.run)
         return self
@@ -300,6 +361,11 @@ class FleetPoller:
                 continue
             taken += 1
             state = self._states.get(vehicle_id)
+            if state is None and self._shared is not None and self._phase == "running":
+                raise RuntimeError(
+                    "a shared schedule's vehicles are fixed once the poller starts: "
+                    "only a known vehicle's handle can be replaced"
+                )
             if state is not None:
                 state.vehicle = vehicle
                 if lift_parks(state, None):
@@ -317,6 +383,8 @@ class FleetPoller:
 
         A poll already in flight finishes and its result is still delivered.
         """
+        if self._shared is not None and self._phase == "running":
+            raise RuntimeError("a shared schedule's vehicles are fixed once the poller starts")
         removed = 0
         for vehicle_id in vehicle_ids:
             state = self._states.pop(vehicle_id, None)
@@ -362,6 +430,26 @@ class FleetPoller:
     def shard(self) -> tuple[int, int] | None:
         return self._shard
 
+    @property
+    def worker_id(self) -> str:
+        """This worker's name in a shared schedule's leases."""
+        return self._worker_id
+
+    @property
+    def shared(self) -> bool:
+        """Whether the polls are shared with other workers through the state's schedule."""
+        return self._shared is not None
+
+    @property
+    def leases_lost(self) -> int:
+        """With a shared schedule: leases found expired when rescheduling or renewing them."""
+        return 0 if self._leases is None else self._leases.lost
+
+    @property
+    def state_outages(self) -> int:
+        """With a shared schedule: how many times the store became unreachable."""
+        return 0 if self._leases is None else self._leases.outage.count
+
     @staticmethod
     def shard_of(vehicle_id: str, shards: int) -> int:
         """The shard (``0 .. shards - 1``) a vehicle id belongs to.
@@ -381,7 +469,13 @@ class FleetPoller:
         """
         if self._receive is None:
             raise RuntimeError("Enter the poller (`async with poller:`) before reading results")
-        return _Results(self._receive)
+        return _Results(self._receive, None if self._shared is None else self._received)
+
+    def _received(self, result: PollResult) -> None:
+        # A poll counts on the shared schedule once a consumer has its result: one still
+        # buffered when the worker stops is given back, and polled again by another.
+        if self._leases is not None:
+            self._leases.complete(result.vehicle_id)
 
     async def run(self, on_result: Callable[[PollResult], Awaitable[object] | object]) -> None:
         """Hand each result to ``on_result`` (sync or async) until the poller stops."""
@@ -470,6 +564,133 @@ class FleetPoller:
             # Nothing is lost by resetting: the loop re-reads all state next.
             self._wakeup = anyio.Event()
 
+    # ---------------------------------------------------- shared schedule
+
+    async def _schedule_shared(self, schedule: SharedSchedule) -> None:
+        """Claim due vehicles by lease and poll them, until no vehicle has a poll left."""
+        assert self._send is not None
+        leases = self._leases = _Leases(
+            schedule,
+            worker_id=self._worker_id,
+            interval=self._interval,
+            lease=self._lease,
+            on_change=self._wake,
+        )
+        try:
+            with self._scope:
+                async with anyio.create_task_group() as polls:
+                    polls.start_soon(leases.run)
+                    await self._claim_loop(schedule, leases, polls)
+                    # Nothing in flight, nothing held: only the lease keeper is left.
+                    polls.cancel_scope.cancel()
+                self._phase = "finished"
+        finally:
+            if self._phase != "finished":
+                # Stopped: results not yet taken are dropped (their leases go back with
+                # the rest, for another worker to poll), so none is delivered twice.
+                assert self._receive is not None
+                self._receive.close()
+            # Shielded: finished polls are rescheduled and unfinished leases given back
+            # even when the poller is being stopped.
+            await leases.final()
+            self._send.close()
+
+    async def _claim_loop(
+        self, schedule: SharedSchedule, leases: _Leases, polls: TaskGroup
+    ) -> None:
+        # Claims wait for a quarter of the slots (up to a claim's size) to be free, so
+        # that a busy worker takes vehicles in batches rather than one per finished poll.
+        batch = max(1, min(self._max_concurrent, _CLAIM_MAX) // 4)
+        idle_cap = min(_IDLE_MAX, self._interval / 4)
+        pause = RETRY_FIRST
+        while True:
+            free = self._max_concurrent - self._inflight
+            if free < batch:
+                await self._wait(math.inf)
+                continue
+            try:
+                # Shielded: a claim applied in Redis but cancelled here (the worker
+                # stopping) would leave leases nobody gives back until they expire.
+                with anyio.CancelScope(shield=True):
+                    claim = await schedule.claim(
+                        self._worker_id, max_n=min(free, _CLAIM_MAX), lease=self._lease
+                    )
+                    leases.take(claim)
+                next_due = None if claim.vehicles else await schedule.next_due()
+                finished = (
+                    not claim.vehicles
+                    and next_due is None
+                    and self._inflight == 0
+                    and not leases.busy
+                    and await self._still_loaded(schedule)
+                )
+            except StateUnavailableError as exc:
+                leases.outage.failed(exc, "claiming vehicles")
+                await anyio.sleep(pause)
+                pause = min(pause * 2, RETRY_MAX)
+                continue
+            leases.outage.recovered()
+            pause = RETRY_FIRST
+            if finished:
+                return
+            if claim.vehicles:
+                await self._start_claimed(claim, leases, polls)
+            elif next_due is not None or self._inflight or leases.busy:
+                await anyio.sleep(idle_wait(next_due, claim.now, idle_cap))
+
+    async def _still_loaded(self, schedule: SharedSchedule) -> bool:
+        """Whether the schedule is there; if it is gone (reset, or a Redis restart that kept
+        nothing), load it again and say so: its polls start over."""
+        if await schedule.schedule_loaded():
+            return True
+        logger.warning(
+            "The shared schedule is gone (was Redis restarted without persistence?); "
+            "loading it again: every vehicle's polls start over",
+            extra={"event": "schedule_reloaded"},
+        )
+        await schedule.load_schedule(list(self._states), rounds=self._rounds or 0)
+        return False
+
+    async def _start_claimed(self, claim: ClaimedBatch, leases: _Leases, polls: TaskGroup) -> None:
+        claimed: list[tuple[_VehicleState, int]] = []
+        for slot in claim.vehicles:
+            state = self._states.get(slot.vehicle_id)
+            if state is None:
+                # Not ours to poll (the same --vehicles-file in every worker prevents it):
+                # moved on without a poll rather than claimed again and again.
+                logger.warning(
+                    "Vehicle %s is on the shared schedule but not among this worker's vehicles",
+                    slot.vehicle_id,
+                    extra={"event": "unknown_vehicle", "vehicle_id": slot.vehicle_id},
+                )
+                leases.complete(slot.vehicle_id)
+                continue
+            claimed.append((state, slot.polls_done + 1))
+        if self._store is not None:
+            # Other workers' back-offs and parks of these vehicles: one call for the batch.
+            await self._saver.load([state for state, _ in claimed], strict=False)
+        now = anyio.current_time()
+        for state, round_ in claimed:
+            state.last_round = round_
+            if state.blocked_until > now:
+                await self._emit_skip(state, round_, "backoff")
+                continue
+            reads, parked = self._split_reads(state)
+            if not reads:
+                await self._emit(state, round_, parked=parked)
+                continue
+            await self._slots.acquire()
+            self._inflight += 1
+            polls.start_soon(self._poll, state, round_, reads, parked)
+
+    async def _wait(self, timeout: float) -> None:
+        """Until a poll finishes (or ``timeout``)."""
+        assert self._wakeup is not None
+        with anyio.move_on_after(timeout):
+            await self._wakeup.wait()
+        if self._wakeup.is_set():
+            self._wakeup = anyio.Event()
+
     async def _dispatch(self, polls: TaskGroup) -> None:
         _, _, state, round_, skip = heapq.heappop(self._heap)
         if state.removed:
@@ -537,7 +758,7 @@ class FleetPoller:
         finally:
             self._slots.release()
             self._inflight -= 1
-            if not state.removed:
+            if self._leases is None and not state.removed:
                 self._plan(state, round_ + 1)
             self._wake()
 

@@ -124,7 +124,9 @@ start). A refused reschedule means the lease expired and the vehicle may be
 polled again by another worker: keep ``lease`` well above a poll's longest
 duration (or ``renew`` it). ``release`` gives leases back unpolled (a worker
 leaving). ``remaining()`` counts vehicles with a poll left (scheduled or
-leased); it is 0 only once every vehicle has had its rounds.
+leased); it is 0 only once every vehicle has had its rounds. ``next_due()`` says
+when a claim may next find work (None: nothing left), so an idle worker sleeps
+until then instead of asking again and again.
 
 Guarantee: a vehicle is polled at most once per schedule slot, except that a
 lease lost to a crash (or a poll slower than its lease) may cause one repeat:
@@ -742,6 +744,33 @@ class RedisState:
             return int(scheduled) + int(leased)
 
         return await self._call("count the vehicles left", count())
+
+    async def next_due(self) -> float | None:
+        """When a claim may next find work (Redis-clock epoch seconds): the earliest due
+        vehicle or lease expiry, whichever comes first; None when no vehicle has a poll left.
+
+        One round trip; a worker with nothing to claim sleeps until then."""
+
+        async def earliest() -> list[Any]:
+            async with self._client.pipeline(transaction=True) as pipe:
+                pipe.zrange(self._key("schedule"), 0, 0, withscores=True)
+                pipe.zrange(self._key("leases"), 0, 0, withscores=True)
+                return await pipe.execute()
+
+        heads = await self._call("read the schedule", earliest())
+        try:
+            scores = [float(head[0][1]) for head in heads if head]
+        except (TypeError, ValueError, IndexError):
+            raise StateError(f"redis {self._where}: unexpected answer from the schedule") from None
+        return min(scores) / _US if scores else None
+
+    async def schedule_loaded(self) -> bool:
+        """Whether a schedule is loaded under this namespace (False after :meth:`reset_schedule`,
+        or after a Redis restart that kept nothing)."""
+        found = await self._call(
+            "read the schedule", self._client.exists(self._key("schedule", "meta"))
+        )
+        return int(found) == 1
 
     # ---------------------------------------------------------------- helpers
 

@@ -18,6 +18,8 @@ from ._defaults import (
     API_ROUNDS,
     CLIENT_ID_ENV,
     CLIENT_SECRET_ENV,
+    DEFAULT_FLEET_NAME,
+    DEFAULT_LEASE,
     DEFAULT_RECHECK,
     DEMO_ALSO,
     DEMO_FLEET_SIZE,
@@ -101,6 +103,18 @@ def _epilog() -> str:
             f"A refresh_token column makes tokens refresh; it needs --state (rotated tokens "
             f"are saved there before use, and a restart carries on from them) and the "
             f"application's credentials in {CLIENT_ID_ENV} and {CLIENT_SECRET_ENV}."
+        )
+        + "\n\nmany workers (--state redis://...):\n"
+        + _fill(
+            "Run the same command in every worker, on any machine, with the same Redis "
+            "--state and --fleet-name. The first worker to start loads the vehicles file into "
+            "a shared schedule (the others find it loaded); each worker then claims due "
+            "vehicles by lease, polls them and reschedules them, so each vehicle is polled "
+            "once per --interval across all workers (a worker killed mid-poll may cause one "
+            "repeat when its leases expire). --rounds N polls every vehicle N times in all; "
+            "each worker exits once no vehicle has a poll left, writing its own --output. "
+            "Workers may join and leave at any time. If Redis restarts, workers retry until "
+            "it answers; if it cannot be reached at start, the command exits 1."
         )
         + "\n"
         + f"\nexit status:\n{statuses}"
@@ -265,11 +279,31 @@ def _parser(secrets: Sequence[str], *, run_poll: Handler, log_json: bool = False
     )
     polling.add_argument(
         "--state",
-        metavar="PATH",
+        metavar="PATH|URL",
         help=(
             "keep poll state in this SQLite file (created owner-only if missing): refreshed "
             "tokens, parked reads and back-offs survive a restart; without it they last for "
-            "the run (and refresh tokens are refused)"
+            "the run (and refresh tokens are refused). A redis://host:port/db (or rediss://, "
+            "unix://) URL shares it, and the polls, among every worker running this same "
+            "command: see 'many workers' below"
+        ),
+    )
+    polling.add_argument(
+        "--fleet-name",
+        metavar="NAME",
+        help=(
+            "with a Redis --state: the fleet's key namespace, the same in every worker of "
+            f"one fleet (default {DEFAULT_FLEET_NAME!r})"
+        ),
+    )
+    polling.add_argument(
+        "--lease",
+        type=float,
+        metavar="SECONDS",
+        help=(
+            "with a Redis --state: how long a worker holds the vehicles it claimed; renewed "
+            "while their polls run, so it is how long a killed worker's vehicles wait for "
+            f"another (default {DEFAULT_LEASE:g})"
         ),
     )
     polling.add_argument(

@@ -22,17 +22,20 @@ from .._account._api import client_credentials
 from .._names import ReadName
 from .._origins import DEFAULT_AUTH_ORIGIN, api_origin, check_origin, token_url
 from .._poller import FleetPoller
-from .._validate import check_int
+from .._validate import check_int, check_interval
 from ._defaults import (
     API_INTERVAL,
     API_ROUNDS,
     CLIENT_ID_ENV,
     CLIENT_SECRET_ENV,
+    DEFAULT_FLEET_NAME,
+    DEFAULT_LEASE,
     DEFAULT_RECHECK,
     DEMO_ALSO,
     DEMO_INTERVAL,
     DEMO_READS,
     DEMO_ROUNDS,
+    REDIS_SCHEMES,
     TOKEN_ENV,
 )
 from ._metrics import check_metrics_arguments
@@ -55,6 +58,8 @@ _FLAGS: Final = {
     "max_concurrent_vehicles": "--concurrency",
     "timeout": "--timeout",
     "recheck": "--recheck",
+    "lease": "--lease",
+    "namespace": "--fleet-name",
 }
 #: The argument a library message begins with ("interval must be ...").
 _SUBJECT: Final = re.compile(r"(?P<name>[a-z_]+)(?P<rest>.*)", re.DOTALL)
@@ -94,6 +99,9 @@ class _Config:
     shard: tuple[int, int] | None
     recheck: float = DEFAULT_RECHECK
     state: str | None = None
+    #: With a Redis --state: the fleet's namespace and the lease of claimed vehicles.
+    fleet_name: str = DEFAULT_FLEET_NAME
+    lease: float = DEFAULT_LEASE
     #: Set when the vehicles file carries refresh tokens.
     refreshing: _Refreshing | None = None
 
@@ -109,6 +117,15 @@ class _Config:
             "recheck": self.recheck,
         }
 
+    @property
+    def shared(self) -> bool:
+        """Whether --state is a Redis URL: state and polls shared by many workers."""
+        return is_redis_url(self.state)
+
+
+def is_redis_url(state: str | None) -> bool:
+    return state is not None and state.startswith(REDIS_SCHEMES)
+
 
 def _config(args: argparse.Namespace, parser: _Parser) -> _Config:
     demo = not (args.token or args.vehicle or args.vehicles_file or args.origin)
@@ -123,7 +140,12 @@ def _config(args: argparse.Namespace, parser: _Parser) -> _Config:
         parser.error(_usage(exc))
     if not demo:
         _check_origin(args.origin, parser)
-    for path, option in ((args.summary_json, "--summary-json"), (args.state, "--state")):
+    if cfg.shared:
+        cfg = _check_shared(cfg, args, parser)
+    elif args.fleet_name is not None or args.lease is not None:
+        parser.error("--fleet-name and --lease need a Redis --state (redis://host:port/db)")
+    state_file = None if cfg.shared else args.state
+    for path, option in ((args.summary_json, "--summary-json"), (state_file, "--state")):
         if path is not None:
             _check_writable(path, option, parser)
     metrics_problem = check_metrics_arguments(args)
@@ -161,6 +183,42 @@ def _settings(args: argparse.Namespace, demo: bool, vehicles: Sequence[VehicleRo
         recheck=args.recheck,
         state=args.state,
     )
+
+
+def _check_shared(cfg: _Config, args: argparse.Namespace, parser: _Parser) -> _Config:
+    """A Redis --state: the redis package, the URL and the namespace; what cannot go with it."""
+    try:
+        import redis  # noqa: F401
+    except ImportError:
+        parser.error(
+            "--state redis://... needs the redis package: pip install 'smartcar-async[redis]'"
+        )
+    if cfg.shard is not None:
+        parser.error("--shard cannot be used with a Redis --state: workers share out the fleet")
+    if args.also:
+        parser.error("--also cannot be used with a Redis --state: only the main job is shared")
+    cfg = attrs.evolve(
+        cfg,
+        fleet_name=DEFAULT_FLEET_NAME if args.fleet_name is None else args.fleet_name,
+        lease=DEFAULT_LEASE if args.lease is None else args.lease,
+        # The demo's second job would poll every vehicle in every worker.
+        also=(),
+    )
+    try:
+        check_interval("lease", cfg.lease)
+        asyncio.run(_open_nothing(cfg))
+    except (ValueError, TypeError) as exc:
+        message = _usage(exc)
+        parser.error(message if message.startswith("--") else f"--state: {message}")
+    return cfg
+
+
+async def _open_nothing(cfg: _Config) -> None:
+    """Build the store (no I/O) for its checks of the URL and the namespace."""
+    from ..redis import RedisState
+
+    assert cfg.state is not None
+    await RedisState(cfg.state, namespace=cfg.fleet_name).aclose()
 
 
 def _checked(cfg: _Config) -> _Config:

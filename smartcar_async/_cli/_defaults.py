@@ -9,6 +9,8 @@ __all__ = [
     "API_ROUNDS",
     "CLIENT_ID_ENV",
     "CLIENT_SECRET_ENV",
+    "DEFAULT_FLEET_NAME",
+    "DEFAULT_LEASE",
     "DEFAULT_RECHECK",
     "DEMO_ALSO",
     "DEMO_ASLEEP",
@@ -20,6 +22,7 @@ __all__ = [
     "DEMO_ROUNDS",
     "DEMO_SERVER_ERRORS",
     "DEMO_UNREACHABLE",
+    "REDIS_SCHEMES",
     "SIGNAL_EXITS",
     "TOKEN_ENV",
 ]
@@ -42,6 +45,11 @@ API_INTERVAL: Final = 300.0
 API_ROUNDS: Final = 1
 #: Seconds before a read that answered COMPATIBILITY or PERMISSION is asked again.
 DEFAULT_RECHECK: Final = 86_400.0
+#: A --state in one of these schemes is a Redis URL, shared by many workers.
+REDIS_SCHEMES: Final = ("redis://", "rediss://", "unix://")
+DEFAULT_FLEET_NAME: Final = "default"
+#: Seconds a worker holds the vehicles it claimed (renewed while their polls run).
+DEFAULT_LEASE: Final = 30.0
 TOKEN_ENV: Final = "SMARTCAR_ACCESS_TOKEN"
 #: Where the client credentials for refreshing come from; never a flag (it would show in ps).
 CLIENT_ID_ENV: Final = "SMARTCAR_CLIENT_ID"

@@ -24,6 +24,7 @@ from .._names import ReadName
 from .._observability import ClientStats
 from .._poller import FleetPoller
 from .._sqlite_state import SQLiteState
+from .._state import StateStore
 from ._defaults import SIGNAL_EXITS
 from ._demo import _start_demo
 from ._logs import CLI_LOGGER
@@ -187,8 +188,10 @@ async def _start(stack: contextlib.AsyncExitStack, cfg: _Config, outcome: _Outco
     outcome.client = client
     if not cfg.demo:
         where = label = client.api_origin
-    store = None
-    if cfg.state is not None:
+    store: StateStore | None = None
+    if cfg.shared:
+        store = await stack.enter_async_context(_redis_state(cfg))
+    elif cfg.state is not None:
         # Closed after the pollers: their last records are saved as they stop.
         store = await stack.enter_async_context(SQLiteState(cfg.state))
     sources = await _token_sources(stack, cfg, vehicles, store, outcome.metrics)
@@ -199,13 +202,25 @@ async def _start(stack: contextlib.AsyncExitStack, cfg: _Config, outcome: _Outco
     also = cast("tuple[ReadName, ...]", cfg.also)
     # Records are written whole, one poller per vehicle and store: the
     # second job's parks last for the run only.
+    if cfg.shared:
+        options["lease"] = cfg.lease
     main_job = FleetPoller(reads=reads, vehicles=handles, state=store, **options)
     second = FleetPoller(reads=also, vehicles=handles, **options) if also else None
     return _Jobs(main_job, second, len(handles), label, where)
 
 
+def _redis_state(cfg: _Config) -> StateStore:
+    """The shared store of a Redis --state; entering it fails (exit 1) if Redis is unreachable."""
+    from ..redis import RedisState  # the optional extra: imported only when asked for
+
+    assert cfg.state is not None
+    return RedisState(cfg.state, namespace=cfg.fleet_name)
+
+
 def _headline(cfg: _Config, jobs: _Jobs, expected: int) -> _Headline:
     count = f"{expected:,}"
+    if jobs.main.shared:
+        count += f" (shared by lease with every worker of fleet {cfg.fleet_name!r})"
     if cfg.shard is not None:
         count += f" of {jobs.listed:,} (shard {cfg.shard[0]}/{cfg.shard[1]})"
     reads = ", ".join(cfg.reads) + (f" + second job: {', '.join(cfg.also)}" if cfg.also else "")

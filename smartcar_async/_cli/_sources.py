@@ -11,8 +11,7 @@ from typing import TYPE_CHECKING, cast
 from .._account import AuthClient
 from .._client import Client
 from .._names import UnitSystem
-from .._sqlite_state import SQLiteState
-from .._state import StoredTokens
+from .._state import StateStore, StoredTokens
 from .._stored_tokens import StoredTokenSource
 from .._vehicle import Vehicle
 from ._logs import CLI_LOGGER
@@ -27,7 +26,7 @@ async def _token_sources(
     stack: contextlib.AsyncExitStack,
     cfg: _Config,
     rows: Sequence[VehicleRow],
-    store: SQLiteState | None,
+    store: StateStore | None,
     metrics: RunMetrics,
 ) -> dict[str, StoredTokenSource]:
     """One source per distinct refresh token of the file: one user's vehicles share it.

@@ -56,8 +56,10 @@ class RedisServer:
     """One redis-server process; ``stop()`` kills it and ``start()`` brings it back on the
     same port and socket (empty: nothing is persisted)."""
 
-    def __init__(self, binary: str) -> None:
+    def __init__(self, binary: str, extra_args: tuple[str, ...] = ()) -> None:
         self.binary = binary
+        # Options after the defaults win (e.g. "--appendonly", "yes" to survive a kill).
+        self.extra_args = extra_args
         # Short: a unix socket path must fit in 108 bytes.
         self.directory = Path(tempfile.mkdtemp(prefix="scr-"))
         self.socket = self.directory / "redis.sock"
@@ -88,6 +90,7 @@ class RedisServer:
                     "--dir", str(self.directory),
                     "--daemonize", "no",
                     "--loglevel", "warning",
+                    *self.extra_args,
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
