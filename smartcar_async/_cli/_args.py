@@ -297,6 +297,15 @@ def _parser(secrets: Sequence[str], *, run_poll: Handler, log_json: bool = False
         ),
     )
     polling.add_argument(
+        "--request-budget",
+        metavar="CAPACITY/PER_MINUTE",
+        help=(
+            "with a Redis --state: the application's request bucket that every worker shares "
+            "(each batch path counts as one request); default 120/2, Smartcar's documented "
+            "limit: ask Smartcar for yours"
+        ),
+    )
+    polling.add_argument(
         "--lease",
         type=float,
         metavar="SECONDS",

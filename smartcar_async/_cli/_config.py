@@ -20,6 +20,7 @@ import attrs
 
 from .._account._api import client_credentials
 from .._names import ReadName
+from .._options import RequestBudget
 from .._origins import DEFAULT_AUTH_ORIGIN, api_origin, check_origin, token_url
 from .._poller import FleetPoller
 from .._validate import check_int, check_interval
@@ -102,6 +103,8 @@ class _Config:
     #: With a Redis --state: the fleet's namespace and the lease of claimed vehicles.
     fleet_name: str = DEFAULT_FLEET_NAME
     lease: float = DEFAULT_LEASE
+    #: With a Redis --state: the shared application bucket (None: Smartcar's default).
+    budget: RequestBudget | None = None
     #: Set when the vehicles file carries refresh tokens.
     refreshing: _Refreshing | None = None
 
@@ -142,8 +145,10 @@ def _config(args: argparse.Namespace, parser: _Parser) -> _Config:
         _check_origin(args.origin, parser)
     if cfg.shared:
         cfg = _check_shared(cfg, args, parser)
-    elif args.fleet_name is not None or args.lease is not None:
-        parser.error("--fleet-name and --lease need a Redis --state (redis://host:port/db)")
+    elif args.fleet_name is not None or args.lease is not None or args.request_budget is not None:
+        parser.error(
+            "--fleet-name, --lease and --request-budget need a Redis --state (redis://host:port/db)"
+        )
     state_file = None if cfg.shared else args.state
     for path, option in ((args.summary_json, "--summary-json"), (state_file, "--state")):
         if path is not None:
@@ -201,6 +206,7 @@ def _check_shared(cfg: _Config, args: argparse.Namespace, parser: _Parser) -> _C
         cfg,
         fleet_name=DEFAULT_FLEET_NAME if args.fleet_name is None else args.fleet_name,
         lease=DEFAULT_LEASE if args.lease is None else args.lease,
+        budget=None if args.request_budget is None else _budget(args.request_budget, parser),
         # The demo's second job would poll every vehicle in every worker.
         also=(),
     )
@@ -213,12 +219,22 @@ def _check_shared(cfg: _Config, args: argparse.Namespace, parser: _Parser) -> _C
     return cfg
 
 
+def _budget(value: str, parser: _Parser) -> RequestBudget:
+    capacity, slash, per_minute = value.partition("/")
+    try:
+        if not slash:
+            raise ValueError("expected CAPACITY/PER_MINUTE, e.g. 120/2")
+        return RequestBudget(capacity=int(capacity), refill_per_minute=float(per_minute))
+    except (ValueError, TypeError) as exc:
+        parser.error(f"--request-budget: {exc}")
+
+
 async def _open_nothing(cfg: _Config) -> None:
     """Build the store (no I/O) for its checks of the URL and the namespace."""
     from ..redis import RedisState
 
     assert cfg.state is not None
-    await RedisState(cfg.state, namespace=cfg.fleet_name).aclose()
+    await RedisState(cfg.state, namespace=cfg.fleet_name, budget=cfg.budget).aclose()
 
 
 def _checked(cfg: _Config) -> _Config:

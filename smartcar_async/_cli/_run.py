@@ -181,19 +181,22 @@ async def _start(stack: contextlib.AsyncExitStack, cfg: _Config, outcome: _Outco
     if cfg.demo:
         demo = await _start_demo(stack, cfg.fleet_size, cfg.seed)
         origin, vehicles, label, where = demo.origin, demo.vehicles, demo.label, demo.where
-    client_options: dict[str, Any] = {"hooks": outcome.metrics.hooks}
-    if cfg.max_retries is not None:
-        client_options["max_retries"] = cfg.max_retries
-    client = await stack.enter_async_context(Client(api_origin=origin, **client_options))
-    outcome.client = client
-    if not cfg.demo:
-        where = label = client.api_origin
     store: StateStore | None = None
     if cfg.shared:
         store = await stack.enter_async_context(_redis_state(cfg))
     elif cfg.state is not None:
-        # Closed after the pollers: their last records are saved as they stop.
+        # Closed after the client and the pollers: their last records are saved as they stop.
         store = await stack.enter_async_context(SQLiteState(cfg.state))
+    client_options: dict[str, Any] = {"hooks": outcome.metrics.hooks}
+    if cfg.max_retries is not None:
+        client_options["max_retries"] = cfg.max_retries
+    if cfg.shared:
+        # Every worker takes from the application's one bucket and honours shared gates.
+        client_options["state"] = store
+    client = await stack.enter_async_context(Client(api_origin=origin, **client_options))
+    outcome.client = client
+    if not cfg.demo:
+        where = label = client.api_origin
     sources = await _token_sources(stack, cfg, vehicles, store, outcome.metrics)
     handles = [_handle(client, row, cfg.units, sources) for row in vehicles]
     options = cfg.poll_options()
@@ -214,7 +217,7 @@ def _redis_state(cfg: _Config) -> StateStore:
     from ..redis import RedisState  # the optional extra: imported only when asked for
 
     assert cfg.state is not None
-    return RedisState(cfg.state, namespace=cfg.fleet_name)
+    return RedisState(cfg.state, namespace=cfg.fleet_name, budget=cfg.budget)
 
 
 def _headline(cfg: _Config, jobs: _Jobs, expected: int) -> _Headline:

@@ -139,7 +139,9 @@ def leases_of(server: RedisServer, namespace: str, pid: int) -> set[str]:
 def poll_args(emu: Emulator, path: Path, url: str, namespace: str, *more: str) -> list[str]:
     return [
         "poll", "--origin", emu.url, "--vehicles-file", str(path), "--state", url,
-        "--fleet-name", namespace, "--reads", "odometer,location", *more,
+        "--fleet-name", namespace, "--reads", "odometer,location",
+        # The emulator's bucket is unlimited; the shared one must not hold the test back.
+        "--request-budget", "1000000/1000000", *more,
     ]  # fmt: skip
 
 
@@ -279,7 +281,9 @@ def test_unreachable_redis_at_start_exits_1(tmp_path: Path) -> None:
         (["--state", "redis://127.0.0.1:1/0", "--shard", "0/2"], "--shard"),
         (["--state", "redis://127.0.0.1:1/0", "--fleet-name", "no spaces"], "--fleet-name"),
         (["--state", "redis://127.0.0.1:1/0", "--lease", "0"], "--lease"),
-        (["--fleet-name", "x"], "--fleet-name and --lease need a Redis --state"),
+        (["--fleet-name", "x"], "--fleet-name, --lease and --request-budget need a Redis"),
+        (["--state", "redis://127.0.0.1:1/0", "--request-budget", "120"], "--request-budget"),
+        (["--state", "redis://127.0.0.1:1/0", "--request-budget", "0/2"], "--request-budget"),
     ],
 )
 def test_usage_errors(tmp_path: Path, more: list[str], expected: str) -> None:
