@@ -27,7 +27,7 @@ from aiohttp.http_exceptions import (
     HttpProcessingError,
     TransferEncodingError,
 )
-from net_support import (
+from transport_support import (
     TOKEN,
     LoopWatch,
     assert_no_leftover_tasks,

@@ -16,7 +16,7 @@ from types import TracebackType
 from typing import Any, Self
 
 import pytest
-from resilience_support import CLIENT_ID, CLIENT_SECRET, bearer, oauth_requests, vehicle_requests
+from policy_support import CLIENT_ID, CLIENT_SECRET, bearer, oauth_requests, vehicle_requests
 
 import smartcar_async as sc
 from smartcar_async.testing import Emulator

@@ -20,7 +20,7 @@ import aiohttp
 import anyio
 import attrs
 import pytest
-from resilience_support import (
+from policy_support import (
     CLIENT_ID,
     CLIENT_SECRET,
     TOKEN,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from aiohttp import web
-from resilience_support import (
+from policy_support import (
     TOKEN,
     Timeline,
     batch_paths,

@@ -20,7 +20,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import attrs
-from net_support import good_answer
+from transport_support import good_answer
 
 __all__ = ["RawRequest", "RawServer", "Script", "http_response", "json_answer", "raw_server"]
 
@@ -58,7 +58,7 @@ def http_response(
 
 
 def json_answer(request: RawRequest) -> tuple[int, bytes]:
-    """What a healthy API answers to this request (see `net_support.good_answer`)."""
+    """What a healthy API answers to this request (see `transport_support.good_answer`)."""
     return good_answer(request.method, request.target.split("?", 1)[0], request.json)
 
 

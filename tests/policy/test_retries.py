@@ -12,7 +12,7 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
-from resilience_support import (
+from policy_support import (
     TOKEN,
     Timeline,
     batch_paths,

@@ -13,7 +13,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-from resilience_support import (
+from policy_support import (
     OAUTH,
     TOKEN,
     bearer,

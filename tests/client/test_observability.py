@@ -6,7 +6,7 @@ import asyncio
 import logging
 
 import pytest
-from core_support import TOKEN, make_client, wait_until
+from client_support import TOKEN, make_client, wait_until
 
 import smartcar_async as sc
 from smartcar_async.testing import Emulator, SimulatedVehicle

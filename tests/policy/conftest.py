@@ -5,7 +5,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-from resilience_support import (
+from policy_support import (
     CLIENT_ID,
     CLIENT_SECRET,
     LoopbackTokenExchanger,

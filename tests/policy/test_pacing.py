@@ -6,7 +6,7 @@ import asyncio
 
 import anyio
 import pytest
-from resilience_support import TOKEN, Timeline, batch_paths, make_client, shape, vehicle_requests
+from policy_support import TOKEN, Timeline, batch_paths, make_client, shape, vehicle_requests
 
 import smartcar_async as sc
 from smartcar_async.testing import Emulator, RateLimits

@@ -3,7 +3,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
-from core_support import assert_no_leftover_tasks, make_client
+from client_support import assert_no_leftover_tasks, make_client
 
 from smartcar_async import Client
 from smartcar_async.testing import Emulator, SimulatedVehicle

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from core_support import (
+from client_support import (
     HANG_GUARD,
     TOKEN,
     assert_no_leftover_tasks,

@@ -10,7 +10,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-from core_support import (
+from client_support import (
     HANG_GUARD,
     TOKEN,
     assert_no_leftover_tasks,

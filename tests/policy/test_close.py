@@ -13,7 +13,7 @@ import time
 from typing import Any
 
 import pytest
-from resilience_support import TOKEN, make_client, vehicle_requests, wait_until
+from policy_support import TOKEN, make_client, vehicle_requests, wait_until
 
 import smartcar_async as sc
 from smartcar_async.testing import Emulator

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from core_support import TOKEN, json_response, make_client, serve
+from client_support import TOKEN, json_response, make_client, serve
 
 import smartcar_async as sc
 from smartcar_async import Client

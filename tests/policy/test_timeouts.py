@@ -11,7 +11,7 @@ import asyncio
 import time
 
 import pytest
-from resilience_support import TOKEN, make_client, shape, vehicle_requests
+from policy_support import TOKEN, make_client, shape, vehicle_requests
 
 import smartcar_async as sc
 from smartcar_async.testing import Emulator

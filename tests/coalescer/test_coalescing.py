@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from core_support import (
+from client_support import (
     HANG_GUARD,
     OTHER_TOKEN,
     TOKEN,

@@ -26,7 +26,7 @@ import anyio
 import attrs
 import pytest
 from aiohttp import web
-from net_support import (
+from transport_support import (
     TOKEN,
     Callers,
     LoopWatch,
