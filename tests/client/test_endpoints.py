@@ -15,7 +15,7 @@ from typing import Any
 import attrs
 import pytest
 from aiohttp import web
-from client_support import TOKEN, json_response, make_client, serve
+from support import NO_RETRY, TOKEN, json_response, make_client, serve
 
 import smartcar_async as sc
 from smartcar_async import Client
@@ -240,7 +240,7 @@ async def test_meta_request_id_is_the_responses_sc_request_id() -> None:
             },
         )
 
-    async with serve(handler) as stub, make_client(stub.url) as client:
+    async with serve(handler) as stub, make_client(stub.url, **NO_RETRY) as client:
         car = client.vehicle("v1", access_token=TOKEN)
         single = await car.odometer()
         assert single.meta.request_id == "req-get-1"
@@ -260,7 +260,7 @@ async def test_write_meta_request_id_is_the_responses_sc_request_id() -> None:
             headers={"SC-Request-Id": f"req-{request.method}"},
         )
 
-    async with serve(handler) as stub, make_client(stub.url) as client:
+    async with serve(handler) as stub, make_client(stub.url, **NO_RETRY) as client:
         car = client.vehicle("v1", access_token=TOKEN)
         done = await car.lock()
         assert done == sc.Action("success", "Successfully sent request to vehicle", meta=done.meta)

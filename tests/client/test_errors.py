@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from client_support import TOKEN, json_response, make_client, serve
+from support import NO_RETRY, TOKEN, json_response, make_client, serve
 
 import smartcar_async as sc
 from smartcar_async import Client
@@ -126,7 +126,7 @@ async def test_expired_and_revoked_tokens(
 
 
 async def test_dropped_connection(emu: Emulator, ev: SimulatedVehicle) -> None:
-    async with make_client(emu.url) as client:
+    async with make_client(emu.url, **NO_RETRY) as client:
         car = client.vehicle(ev.id, access_token=TOKEN)
         # aiohttp may not silently re-send a dropped GET (see
         # test_a_dropped_get_is_sent_once_with_retries_off): one drop is one failure.
@@ -146,7 +146,7 @@ async def test_a_dropped_get_is_sent_once_with_retries_off(
     emu: Emulator, ev: SimulatedVehicle
 ) -> None:
     events: list[sc.ResponseReceived] = []
-    async with make_client(emu.url, on_response=[events.append]) as client:
+    async with make_client(emu.url, on_response=[events.append], **NO_RETRY) as client:
         emu.inject(fault="drop", path="/odometer")
         outcome = await asyncio.gather(
             client.vehicle(ev.id, access_token=TOKEN).odometer(), return_exceptions=True
@@ -158,7 +158,7 @@ async def test_a_dropped_get_is_sent_once_with_retries_off(
 async def test_slow_answer_times_out(emu: Emulator, ev: SimulatedVehicle) -> None:
     emu.inject(fault="slow", seconds=30, path="/odometer")
     emu.inject(fault="slow", seconds=30, path="/batch")
-    async with make_client(emu.url, timeout=0.2) as client:
+    async with make_client(emu.url, timeout=0.2, **NO_RETRY) as client:
         car = client.vehicle(ev.id, access_token=TOKEN)
         with pytest.raises(sc.APITimeoutError):
             await car.odometer()
@@ -168,7 +168,7 @@ async def test_slow_answer_times_out(emu: Emulator, ev: SimulatedVehicle) -> Non
 
 
 async def test_malformed_json(emu: Emulator, ev: SimulatedVehicle) -> None:
-    async with make_client(emu.url) as client:
+    async with make_client(emu.url, **NO_RETRY) as client:
         car = client.vehicle(ev.id, access_token=TOKEN)
         emu.inject(fault="malformed", path="/odometer")
         with pytest.raises(sc.InvalidResponseError):
@@ -187,7 +187,7 @@ async def test_connection_refused() -> None:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     # Nothing listens on the port any more.
-    async with make_client(f"http://127.0.0.1:{port}") as client:
+    async with make_client(f"http://127.0.0.1:{port}", **NO_RETRY) as client:
         car = client.vehicle("v1", access_token=TOKEN)
         with pytest.raises(sc.APIConnectionError):
             await car.odometer()
@@ -256,7 +256,7 @@ async def test_legacy_and_oauth_error_bodies(
 ) -> None:
     async with (
         serve(_fixed(status, body, **{"SC-Request-Id": "rid-legacy"})) as stub,
-        make_client(stub.url) as client,
+        make_client(stub.url, **NO_RETRY) as client,
     ):
         car = client.vehicle("v1", access_token=TOKEN)
         with pytest.raises(sc.SmartcarError) as info:
@@ -290,7 +290,10 @@ async def test_legacy_and_oauth_error_bodies(
 async def test_error_statuses_without_a_smartcar_body(
     status: int, body: bytes, content_type: str, cls: type[sc.APIError]
 ) -> None:
-    async with serve(_fixed(status, body, content_type)) as stub, make_client(stub.url) as client:
+    async with (
+        serve(_fixed(status, body, content_type)) as stub,
+        make_client(stub.url, **NO_RETRY) as client,
+    ):
         car = client.vehicle("v1", access_token=TOKEN)
         with pytest.raises(sc.SmartcarError) as info:
             await car.odometer()
@@ -313,7 +316,10 @@ async def test_error_statuses_without_a_smartcar_body(
     ids=["html", "truncated", "not-utf8"],
 )
 async def test_a_2xx_that_is_not_json(body: bytes, content_type: str) -> None:
-    async with serve(_fixed(200, body, content_type)) as stub, make_client(stub.url) as client:
+    async with (
+        serve(_fixed(200, body, content_type)) as stub,
+        make_client(stub.url, **NO_RETRY) as client,
+    ):
         car = client.vehicle("v1", access_token=TOKEN)
         with pytest.raises(sc.InvalidResponseError):
             await car.odometer()
@@ -337,7 +343,7 @@ async def test_a_missing_or_mistyped_field_is_named(payload: dict[str, Any], fie
     async def handler(request: web.Request) -> web.StreamResponse:
         return json_response(payload, headers={"SC-Request-Id": "rid-field"})
 
-    async with serve(handler) as stub, make_client(stub.url) as client:
+    async with serve(handler) as stub, make_client(stub.url, **NO_RETRY) as client:
         with pytest.raises(sc.InvalidResponseError) as info:
             await client.vehicle("v1", access_token=TOKEN).odometer()
         assert info.value.field == field
@@ -354,7 +360,7 @@ async def test_nested_field_errors_are_named_in_wire_terms() -> None:
     async def handler(request: web.Request) -> web.StreamResponse:
         return json_response(lock)
 
-    async with serve(handler) as stub, make_client(stub.url) as client:
+    async with serve(handler) as stub, make_client(stub.url, **NO_RETRY) as client:
         with pytest.raises(sc.InvalidResponseError) as info:
             await client.vehicle("v1", access_token=TOKEN).lock_status()
         assert info.value.field == "doors[1].status"
@@ -374,7 +380,7 @@ async def test_extra_fields_are_tolerated() -> None:
             )
         return json_response({"distance": 2, "unit": "km", "nested": {"a": 1}})
 
-    async with serve(handler) as stub, make_client(stub.url) as client:
+    async with serve(handler) as stub, make_client(stub.url, **NO_RETRY) as client:
         car = client.vehicle("v1", access_token=TOKEN)
         odo = await car.odometer()
         assert odo.distance == 2.0
@@ -395,7 +401,7 @@ async def test_a_bad_field_inside_a_batch_fails_only_that_path() -> None:
             headers={"SC-Request-Id": "rid-b"},
         )
 
-    async with serve(handler) as stub, make_client(stub.url) as client:
+    async with serve(handler) as stub, make_client(stub.url, **NO_RETRY) as client:
         car = client.vehicle("v1", access_token=TOKEN)
         odo, odo2, vin = await asyncio.gather(
             car.odometer(), car.odometer(), car.vin(), return_exceptions=True
@@ -424,7 +430,7 @@ async def test_a_malformed_batch_envelope_fails_every_caller(envelope: Any) -> N
     async def handler(request: web.Request) -> web.StreamResponse:
         return json_response(envelope)
 
-    async with serve(handler) as stub, make_client(stub.url) as client:
+    async with serve(handler) as stub, make_client(stub.url, **NO_RETRY) as client:
         car = client.vehicle("v1", access_token=TOKEN)
         outcomes = await asyncio.gather(
             car.odometer(), car.vin(), car.odometer(), return_exceptions=True
@@ -439,7 +445,7 @@ async def test_a_pathologically_nested_body_is_an_invalid_response() -> None:
         status = 500 if request.path.endswith("/vin") else 200
         return web.Response(status=status, body=deep, content_type="application/json")
 
-    async with serve(handler) as stub, make_client(stub.url) as client:
+    async with serve(handler) as stub, make_client(stub.url, **NO_RETRY) as client:
         car = client.vehicle("v1", access_token=TOKEN)
         outcomes = await asyncio.gather(
             car.odometer(),

@@ -10,8 +10,9 @@ from typing import Any
 
 import aiohttp
 import pytest
-from client_support import (
+from support import (
     HANG_GUARD,
+    NO_RETRY,
     TOKEN,
     assert_no_leftover_tasks,
     make_client,
@@ -61,7 +62,7 @@ def test_client_built_outside_a_loop_works_inside_one() -> None:
     # Nothing loop-bound is created in __init__: the owned session is made
     # lazily, inside the loop that first uses the client.
     with Emulator(vehicles=1, seed=0).in_thread() as emu:
-        client = make_client(emu.url)
+        client = make_client(emu.url, **NO_RETRY)
         car = client.vehicle(emu.fleet.ids[0], access_token=TOKEN)
 
         async def main() -> sc.Odometer:
@@ -80,7 +81,7 @@ def test_one_client_in_two_loops_raises_a_clear_runtime_error_on_writes() -> Non
     with Emulator(vehicles=1, seed=0).in_thread() as emu:
         first, second = asyncio.new_event_loop(), asyncio.new_event_loop()
         try:
-            client = make_client(emu.url)
+            client = make_client(emu.url, **NO_RETRY)
             car = client.vehicle(emu.fleet.ids[0], access_token=TOKEN)
             assert isinstance(_in_loop(first, car.odometer()), sc.Odometer)
             with pytest.raises(RuntimeError, match="loop"):
@@ -99,7 +100,7 @@ def test_one_client_in_two_loops_raises_a_clear_runtime_error_on_reads() -> None
     with Emulator(vehicles=1, seed=0).in_thread() as emu:
         first, second = asyncio.new_event_loop(), asyncio.new_event_loop()
         try:
-            client = make_client(emu.url)
+            client = make_client(emu.url, **NO_RETRY)
             car = client.vehicle(emu.fleet.ids[0], access_token=TOKEN)
             try:
                 assert isinstance(_in_loop(first, car.odometer()), sc.Odometer)
@@ -119,7 +120,7 @@ async def test_borrowed_session_is_never_closed_nor_trusted(
     async with aiohttp.ClientSession(
         base_url="http://127.0.0.1:9/elsewhere/", raise_for_status=True
     ) as session:
-        async with make_client(emu.url, session=session) as client:
+        async with make_client(emu.url, session=session, **NO_RETRY) as client:
             car = client.vehicle(ev.id, access_token=TOKEN)
             odo, loc = await asyncio.gather(car.odometer(), car.location())
             assert isinstance(odo, sc.Odometer)
@@ -146,7 +147,7 @@ async def test_borrowed_session_is_never_closed_nor_trusted(
 async def test_owned_session_is_created_lazily_and_closed(
     emu: Emulator, ev: SimulatedVehicle
 ) -> None:
-    client = make_client(emu.url)
+    client = make_client(emu.url, **NO_RETRY)
     assert client._session is None  # nothing until first use
     car = client.vehicle(ev.id, access_token=TOKEN)
     assert client._session is None  # a handle does no I/O
@@ -165,14 +166,14 @@ async def test_owned_session_is_created_lazily_and_closed(
 
 
 async def test_a_never_used_client_closes_cleanly(emu: Emulator) -> None:
-    client = make_client(emu.url)
+    client = make_client(emu.url, **NO_RETRY)
     await client.aclose()
     await client.aclose()
     assert client.closed
 
 
 async def test_entering_twice_raises(emu: Emulator) -> None:
-    async with make_client(emu.url) as client:
+    async with make_client(emu.url, **NO_RETRY) as client:
         with pytest.raises(RuntimeError):
             async with client:
                 pass
@@ -180,7 +181,7 @@ async def test_entering_twice_raises(emu: Emulator) -> None:
 
 
 async def test_use_after_close_raises_client_closed(emu: Emulator, ev: SimulatedVehicle) -> None:
-    async with make_client(emu.url) as client:
+    async with make_client(emu.url, **NO_RETRY) as client:
         car = client.vehicle(ev.id, access_token=TOKEN)
         await car.vin()
     await client.aclose()  # idempotent
@@ -202,7 +203,7 @@ async def test_use_after_close_raises_client_closed(emu: Emulator, ev: Simulated
 
 
 async def test_batch_after_close_raises_client_closed(emu: Emulator, ev: SimulatedVehicle) -> None:
-    client = make_client(emu.url)
+    client = make_client(emu.url, **NO_RETRY)
     car = client.vehicle(ev.id, access_token=TOKEN)
     await client.aclose()
     with pytest.raises(sc.ClientClosedError):
@@ -216,7 +217,7 @@ async def test_aclose_lets_in_flight_reads_finish_and_fails_queued_ones(
     # The batch is held long enough for everything below to happen meanwhile.
     emu.inject(fault="slow", seconds=0.4, path="/batch")
     # A one-hour window: only max_batch_size (2 paths) flushes a queue.
-    client = make_client(emu.url, batch_window=3600, max_batch_size=2)
+    client = make_client(emu.url, batch_window=3600, max_batch_size=2, **NO_RETRY)
     car = client.vehicle(ev.id, access_token=TOKEN)
     other = client.vehicle(ice.id, access_token=TOKEN)
     in_flight = asyncio.gather(car.odometer(), car.location())
@@ -242,7 +243,7 @@ async def test_aclose_cancels_in_flight_reads_after_close_timeout(
     emu: Emulator, ev: SimulatedVehicle
 ) -> None:
     emu.inject(fault="slow", seconds=3 * HANG_GUARD, path="/batch")
-    client = make_client(emu.url, close_timeout=0.05, timeout=None)
+    client = make_client(emu.url, close_timeout=0.05, timeout=None, **NO_RETRY)
     car = client.vehicle(ev.id, access_token=TOKEN)
     reads = asyncio.gather(car.odometer(), car.location(), return_exceptions=True)
     await wait_until(lambda: len(emu.requests) == 1, "the batch to arrive")
@@ -254,7 +255,7 @@ async def test_aclose_cancels_in_flight_reads_after_close_timeout(
 
 async def test_aclose_from_a_reader_does_not_deadlock(emu: Emulator, ev: SimulatedVehicle) -> None:
     emu.latency = 0.05
-    client = make_client(emu.url)
+    client = make_client(emu.url, **NO_RETRY)
     car = client.vehicle(ev.id, access_token=TOKEN)
 
     async def read_then_close() -> sc.Odometer:
@@ -275,7 +276,7 @@ async def test_a_write_outliving_close_timeout_gets_client_closed(
     emu: Emulator, ev: SimulatedVehicle
 ) -> None:
     emu.inject(fault="slow", seconds=3 * HANG_GUARD, path="/security")
-    client = make_client(emu.url, close_timeout=0.05, timeout=None)
+    client = make_client(emu.url, close_timeout=0.05, timeout=None, **NO_RETRY)
     write = asyncio.create_task(client.vehicle(ev.id, access_token=TOKEN).unlock())
     await wait_until(lambda: len(emu.requests) == 1, "the write to arrive")
     await asyncio.wait_for(client.aclose(), HANG_GUARD)
@@ -288,7 +289,7 @@ async def test_concurrent_aclose_calls_all_wait_for_the_close(
     emu: Emulator, ev: SimulatedVehicle
 ) -> None:
     emu.latency = 0.2
-    client = make_client(emu.url)
+    client = make_client(emu.url, **NO_RETRY)
     car = client.vehicle(ev.id, access_token=TOKEN)
     read = asyncio.create_task(car.odometer())
     await wait_until(lambda: len(emu.requests) == 1, "the read to arrive")

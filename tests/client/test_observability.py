@@ -6,7 +6,7 @@ import asyncio
 import logging
 
 import pytest
-from client_support import TOKEN, make_client, wait_until
+from support import NO_RETRY, TOKEN, make_client, wait_until
 
 import smartcar_async as sc
 from smartcar_async.testing import Emulator, SimulatedVehicle
@@ -14,7 +14,7 @@ from smartcar_async.testing import Emulator, SimulatedVehicle
 
 async def test_on_batch_events(emu: Emulator, ev: SimulatedVehicle, ice: SimulatedVehicle) -> None:
     flushed: list[sc.BatchFlushed] = []
-    async with make_client(emu.url, on_batch=[flushed.append]) as client:
+    async with make_client(emu.url, on_batch=[flushed.append], **NO_RETRY) as client:
         car = client.vehicle(ev.id, access_token=TOKEN)
         await asyncio.gather(car.odometer(), car.odometer(), car.location(), car.odometer())
         await car.vin()
@@ -33,7 +33,7 @@ async def test_on_batch_events(emu: Emulator, ev: SimulatedVehicle, ice: Simulat
 
 async def test_on_response_events(emu: Emulator, ev: SimulatedVehicle) -> None:
     seen: list[sc.ResponseReceived] = []
-    async with make_client(emu.url, on_response=[seen.append]) as client:
+    async with make_client(emu.url, on_response=[seen.append], **NO_RETRY) as client:
         car = client.vehicle(ev.id, access_token=TOKEN)
         await asyncio.gather(car.odometer(), car.location())
         await car.unlock()
@@ -72,7 +72,7 @@ async def test_a_failing_hook_breaks_nothing(
     good: list[sc.ResponseReceived] = []
     caplog.set_level(logging.ERROR, logger="smartcar_async")
     async with make_client(
-        emu.url, on_batch=[bad_batch_hook], on_response=[bad_response_hook, good.append]
+        emu.url, on_batch=[bad_batch_hook], on_response=[bad_response_hook, good.append], **NO_RETRY
     ) as client:
         car = client.vehicle(ev.id, access_token=TOKEN)
         odo, loc = await asyncio.gather(car.odometer(), car.location())
@@ -89,7 +89,7 @@ async def test_a_failing_hook_breaks_nothing(
 
 
 async def test_stats(emu: Emulator, ev: SimulatedVehicle, ice: SimulatedVehicle) -> None:
-    async with make_client(emu.url) as client:
+    async with make_client(emu.url, **NO_RETRY) as client:
         assert client.stats == sc.ClientStats()
         assert client.stats.coalescing_ratio == 0.0
         car = client.vehicle(ev.id, access_token=TOKEN)
@@ -120,7 +120,7 @@ async def test_stats(emu: Emulator, ev: SimulatedVehicle, ice: SimulatedVehicle)
 
 async def test_stats_count_in_flight_joins(emu: Emulator, ev: SimulatedVehicle) -> None:
     emu.latency = 0.2
-    async with make_client(emu.url) as client:
+    async with make_client(emu.url, **NO_RETRY) as client:
         car = client.vehicle(ev.id, access_token=TOKEN)
         first = asyncio.create_task(car.odometer())
         await wait_until(lambda: len(emu.requests) == 1, "the first GET to arrive")

@@ -11,7 +11,7 @@ from urllib.parse import unquote
 
 import pytest
 from aiohttp import web
-from client_support import TOKEN, json_response, make_client, serve
+from support import NO_RETRY, TOKEN, json_response, make_client, serve
 
 import smartcar_async as sc
 from smartcar_async import Client
@@ -164,7 +164,7 @@ async def test_vehicle_ids_are_quoted_as_one_segment() -> None:
             return json_response({"status": "success", "message": "ok"})
         return json_response({"distance": 1.0})
 
-    async with serve(handler) as stub, make_client(stub.url) as client:
+    async with serve(handler) as stub, make_client(stub.url, **NO_RETRY) as client:
         hostile = ["a/b", "a b", "../admin", "x?y=1#z", "%2F", "ü/€", "...", "%2E%2E", ". ."]
         for vehicle_id in hostile:
             stub.seen.clear()
@@ -208,7 +208,9 @@ async def test_tokens_never_leak(
         raise RuntimeError("hook failure")  # logged by the client
 
     errors: list[BaseException] = []
-    client = make_client(emu.url, timeout=0.3, on_batch=[noisy_hook], on_response=[noisy_hook])
+    client = make_client(
+        emu.url, timeout=0.3, on_batch=[noisy_hook], on_response=[noisy_hook], **NO_RETRY
+    )
     async with client:
         car = client.vehicle(ev.id, access_token=TOKEN)
         combustion = client.vehicle(ice.id, access_token=TOKEN)

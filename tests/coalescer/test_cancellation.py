@@ -12,8 +12,9 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from client_support import (
+from support import (
     HANG_GUARD,
+    NO_RETRY,
     TOKEN,
     assert_no_leftover_tasks,
     batch_paths,
@@ -33,7 +34,7 @@ async def test_a_cancelled_caller_leaves_the_others_untouched_in_flight(
     emu: Emulator, ev: SimulatedVehicle
 ) -> None:
     emu.latency = 0.2
-    async with make_client(emu.url) as client:
+    async with make_client(emu.url, **NO_RETRY) as client:
         car = client.vehicle(ev.id, access_token=TOKEN)
         leaver = asyncio.create_task(car.odometer())
         stayer = asyncio.create_task(car.odometer())
@@ -51,7 +52,7 @@ async def test_a_cancelled_caller_leaves_the_others_untouched_in_flight(
 async def test_a_cancelled_caller_leaves_the_others_untouched_before_the_flush(
     emu: Emulator, ev: SimulatedVehicle
 ) -> None:
-    async with make_client(emu.url, batch_window=0.25) as client:
+    async with make_client(emu.url, batch_window=0.25, **NO_RETRY) as client:
         car = client.vehicle(ev.id, access_token=TOKEN)
         leaver = asyncio.create_task(car.odometer())
         stayer = asyncio.create_task(car.odometer())
@@ -69,7 +70,7 @@ async def test_a_caller_timing_out_does_not_hurt_the_one_sharing_its_path(
     emu: Emulator, ev: SimulatedVehicle
 ) -> None:
     emu.latency = 0.3
-    async with make_client(emu.url) as client:
+    async with make_client(emu.url, **NO_RETRY) as client:
         car = client.vehicle(ev.id, access_token=TOKEN)
         patient = asyncio.create_task(car.odometer())
         with pytest.raises(TimeoutError):
@@ -81,7 +82,7 @@ async def test_a_caller_timing_out_does_not_hurt_the_one_sharing_its_path(
 async def test_a_path_whose_callers_all_left_is_dropped_from_the_batch(
     emu: Emulator, ev: SimulatedVehicle
 ) -> None:
-    async with make_client(emu.url, batch_window=0.25) as client:
+    async with make_client(emu.url, batch_window=0.25, **NO_RETRY) as client:
         car = client.vehicle(ev.id, access_token=TOKEN)
         odo = asyncio.create_task(car.odometer())
         gone = [asyncio.create_task(car.location()) for _ in range(3)]
@@ -99,7 +100,7 @@ async def test_a_path_whose_callers_all_left_is_dropped_from_the_batch(
 async def test_a_batch_whose_callers_all_left_is_not_sent(
     emu: Emulator, ev: SimulatedVehicle
 ) -> None:
-    async with make_client(emu.url, batch_window=0.25) as client:
+    async with make_client(emu.url, batch_window=0.25, **NO_RETRY) as client:
         car = client.vehicle(ev.id, access_token=TOKEN)
         gone = [asyncio.create_task(r) for r in (car.odometer(), car.location(), car.odometer())]
         await settle()
@@ -119,7 +120,7 @@ async def test_an_in_flight_batch_whose_callers_all_left_is_cancelled(
     emu: Emulator, ev: SimulatedVehicle
 ) -> None:
     emu.inject(fault="slow", seconds=NEVER, path="/batch")
-    async with make_client(emu.url, timeout=None) as client:
+    async with make_client(emu.url, timeout=None, **NO_RETRY) as client:
         car = client.vehicle(ev.id, access_token=TOKEN)
         callers = [asyncio.create_task(r) for r in (car.odometer(), car.location(), car.odometer())]
         await wait_until(lambda: len(emu.requests) == 1, "the batch to arrive")
@@ -146,7 +147,7 @@ async def test_a_read_arriving_as_an_abandoned_flight_dies_gets_a_fresh_request(
     emu: Emulator, ev: SimulatedVehicle
 ) -> None:
     emu.inject(fault="slow", seconds=NEVER, path="/odometer")
-    async with make_client(emu.url, timeout=None) as client:
+    async with make_client(emu.url, timeout=None, **NO_RETRY) as client:
         car = client.vehicle(ev.id, access_token=TOKEN)
         first = asyncio.create_task(car.odometer())
         await wait_until(lambda: len(emu.requests) == 1, "the first GET to arrive")
@@ -165,7 +166,7 @@ async def test_a_read_that_joined_in_flight_keeps_the_request_alive(
     emu: Emulator, ev: SimulatedVehicle
 ) -> None:
     emu.latency = 0.2
-    async with make_client(emu.url) as client:
+    async with make_client(emu.url, **NO_RETRY) as client:
         car = client.vehicle(ev.id, access_token=TOKEN)
         first = asyncio.create_task(car.odometer())
         await wait_until(lambda: len(emu.requests) == 1, "the first GET to arrive")
@@ -181,7 +182,7 @@ async def test_cancelling_a_gather_of_reads_leaves_nothing_behind(
     emu: Emulator, ev: SimulatedVehicle, ice: SimulatedVehicle
 ) -> None:
     emu.latency = 0.3
-    async with make_client(emu.url) as client:
+    async with make_client(emu.url, **NO_RETRY) as client:
         cars = [client.vehicle(v.id, access_token=TOKEN) for v in (ev, ice)]
         everything = asyncio.gather(*(c.odometer() for c in cars), *(c.location() for c in cars))
         await wait_until(lambda: len(emu.requests) == 2, "both batches to arrive")

@@ -13,8 +13,9 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from client_support import (
+from support import (
     HANG_GUARD,
+    NO_RETRY,
     OTHER_TOKEN,
     TOKEN,
     assert_no_leftover_tasks,
@@ -64,7 +65,7 @@ async def test_single_pending_path_goes_as_a_plain_get(
 
 
 async def test_window_zero_still_coalesces_a_gather(emu: Emulator, ev: SimulatedVehicle) -> None:
-    async with make_client(emu.url, batch_window=0) as client:
+    async with make_client(emu.url, batch_window=0, **NO_RETRY) as client:
         car = client.vehicle(ev.id, access_token=TOKEN)
         await asyncio.gather(car.odometer(), car.location())
         assert [r.method for r in emu.requests] == ["POST"]
@@ -87,7 +88,7 @@ async def test_window_collects_reads_issued_a_few_turns_apart(
 ) -> None:
     # The contrast to the test above: with a window, reads issued a few loop
     # turns apart (before the window closes) share one batch.
-    async with make_client(emu.url, batch_window=0.2) as client:
+    async with make_client(emu.url, batch_window=0.2, **NO_RETRY) as client:
         car = client.vehicle(ev.id, access_token=TOKEN)
         first = asyncio.create_task(car.odometer())
         await settle(5)
@@ -104,7 +105,7 @@ async def test_window_collects_reads_issued_a_few_turns_apart(
 async def test_max_batch_size_flushes_early(emu: Emulator, ev: SimulatedVehicle) -> None:
     # A window far longer than the hang guard: only the early flush at
     # max_batch_size (and the flush when that batch returns) can finish this.
-    async with make_client(emu.url, batch_window=3600, max_batch_size=2) as client:
+    async with make_client(emu.url, batch_window=3600, max_batch_size=2, **NO_RETRY) as client:
         car = client.vehicle(ev.id, access_token=TOKEN)
         results = await asyncio.wait_for(
             asyncio.gather(car.odometer(), car.location(), car.tire_pressure()), HANG_GUARD
@@ -119,7 +120,7 @@ async def test_max_batch_size_flushes_early(emu: Emulator, ev: SimulatedVehicle)
 async def test_duplicates_do_not_count_towards_max_batch_size(
     emu: Emulator, ev: SimulatedVehicle
 ) -> None:
-    async with make_client(emu.url, max_batch_size=3) as client:
+    async with make_client(emu.url, max_batch_size=3, **NO_RETRY) as client:
         car = client.vehicle(ev.id, access_token=TOKEN)
         reads = [car.odometer(), car.odometer(), car.location(), car.location(), car.odometer()]
         await asyncio.gather(*reads)
@@ -220,7 +221,7 @@ async def test_ten_concurrent_reads_share_one_path_and_one_instance(
 
 async def test_a_read_joins_the_same_path_in_flight(emu: Emulator, ev: SimulatedVehicle) -> None:
     emu.latency = 0.2
-    async with make_client(emu.url) as client:
+    async with make_client(emu.url, **NO_RETRY) as client:
         car = client.vehicle(ev.id, access_token=TOKEN)
         first = asyncio.create_task(car.odometer())
         await wait_until(lambda: len(emu.requests) == 1, "the first request to arrive")
@@ -238,7 +239,7 @@ async def test_join_inflight_false_sends_a_second_request(
     emu: Emulator, ev: SimulatedVehicle
 ) -> None:
     emu.latency = 0.2
-    async with make_client(emu.url, join_inflight=False) as client:
+    async with make_client(emu.url, join_inflight=False, **NO_RETRY) as client:
         car = client.vehicle(ev.id, access_token=TOKEN)
         first = asyncio.create_task(car.odometer())
         await wait_until(lambda: len(emu.requests) == 1, "the first request to arrive")
@@ -252,7 +253,7 @@ async def test_reads_arriving_during_a_flight_gather_into_the_next_batch(
     emu: Emulator, ev: SimulatedVehicle
 ) -> None:
     emu.latency = 0.2
-    async with make_client(emu.url) as client:
+    async with make_client(emu.url, **NO_RETRY) as client:
         car = client.vehicle(ev.id, access_token=TOKEN)
         first = asyncio.create_task(car.odometer())
         await wait_until(lambda: len(emu.requests) == 1, "the first request to arrive")
@@ -281,7 +282,7 @@ async def test_routing_by_path_not_by_position() -> None:
         items.append({"path": "/vin", "code": 200, "body": {"vin": "X"}})
         return json_response({"responses": items}, headers={"SC-Request-Id": "rid-7"})
 
-    async with serve(handler) as stub, make_client(stub.url) as client:
+    async with serve(handler) as stub, make_client(stub.url, **NO_RETRY) as client:
         car = client.vehicle("v1", access_token=TOKEN)
         odo, loc = await asyncio.gather(car.odometer(), car.location())
         assert odo.distance == 123.4
@@ -300,7 +301,7 @@ async def test_a_malformed_item_fails_its_callers_with_the_envelopes_request_id(
         ]
         return json_response({"responses": items}, headers={"SC-Request-Id": "rid-bad-item"})
 
-    async with serve(handler) as stub, make_client(stub.url) as client:
+    async with serve(handler) as stub, make_client(stub.url, **NO_RETRY) as client:
         car = client.vehicle("v1", access_token=TOKEN)
         odo, odo2, loc = await asyncio.gather(
             car.odometer(), car.odometer(), car.location(), return_exceptions=True
@@ -318,7 +319,7 @@ async def test_a_missing_item_fails_only_its_own_callers() -> None:
         body = {"responses": [{"path": "/odometer", "code": 200, "body": {"distance": 5.0}}]}
         return json_response(body, headers={"SC-Request-Id": "rid-missing"})
 
-    async with serve(handler) as stub, make_client(stub.url) as client:
+    async with serve(handler) as stub, make_client(stub.url, **NO_RETRY) as client:
         car = client.vehicle("v1", access_token=TOKEN)
         odo, loc, loc2 = await asyncio.gather(
             car.odometer(), car.location(), car.location(), return_exceptions=True
@@ -396,7 +397,7 @@ async def test_a_whole_batch_failure_fails_every_caller(
     expected: type[sc.SmartcarError],
 ) -> None:
     emu.inject(path="/batch", **inject)
-    async with make_client(emu.url) as client:
+    async with make_client(emu.url, **NO_RETRY) as client:
         car = client.vehicle(ev.id, access_token=TOKEN)
         outcomes = await _whole_batch_outcomes(car)
         assert [type(o) for o in outcomes] == [expected] * 4, outcomes
@@ -409,7 +410,7 @@ async def test_a_whole_batch_failure_fails_every_caller(
 
 async def test_a_revoked_token_fails_the_whole_batch(emu: Emulator, ev: SimulatedVehicle) -> None:
     emu.revoke_token(TOKEN)
-    async with make_client(emu.url) as client:
+    async with make_client(emu.url, **NO_RETRY) as client:
         outcomes = await _whole_batch_outcomes(client.vehicle(ev.id, access_token=TOKEN))
     assert [type(o) for o in outcomes] == [sc.AuthenticationError] * 4
     assert all(o.status_code == 401 for o in outcomes)
@@ -468,7 +469,7 @@ async def test_every_write_is_its_own_request(
 
 
 async def test_handles_are_cheap(emu: Emulator) -> None:
-    async with make_client(emu.url) as client:
+    async with make_client(emu.url, **NO_RETRY) as client:
         before = asyncio.all_tasks()
         gc.collect()
         tracemalloc.start()
@@ -491,7 +492,7 @@ async def test_handles_are_cheap(emu: Emulator) -> None:
 async def test_no_task_or_queue_remains_after_reads(
     emu: Emulator, ev: SimulatedVehicle, ice: SimulatedVehicle
 ) -> None:
-    async with make_client(emu.url) as client:
+    async with make_client(emu.url, **NO_RETRY) as client:
         cars = [client.vehicle(v.id, access_token=TOKEN) for v in (ev, ice)]
         await asyncio.gather(*(c.odometer() for c in cars), *(c.location() for c in cars))
         await cars[0].odometer()
@@ -522,7 +523,9 @@ async def test_the_same_path_through_different_methods_is_one_sub_request(
 
 async def test_more_flights_per_vehicle_when_allowed(emu: Emulator, ev: SimulatedVehicle) -> None:
     emu.latency = 0.1
-    async with make_client(emu.url, max_batch_size=2, max_batches_per_vehicle=2) as client:
+    async with make_client(
+        emu.url, max_batch_size=2, max_batches_per_vehicle=2, **NO_RETRY
+    ) as client:
         car = client.vehicle(ev.id, access_token=TOKEN)
         reads = [car.odometer(), car.location(), car.vin(), car.tire_pressure(), car.attributes()]
         results = await asyncio.gather(*reads)

@@ -3,8 +3,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
-from metrics_support import assert_no_leftover_tasks
 from prometheus_client import CollectorRegistry
+from support import assert_no_leftover_tasks
 
 from smartcar_async.testing import Emulator
 

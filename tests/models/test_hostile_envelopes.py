@@ -33,7 +33,7 @@ import pytest
 from aiohttp import web
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from leftovers import leftover_tasks, settle
+from support import TOKEN, leftover_tasks, settle
 
 import smartcar_async as sc
 from smartcar_async._batch import Answer, RawItem
@@ -42,7 +42,6 @@ from smartcar_async._converter import structure, unstructure
 from smartcar_async._endpoints import model_for_path, normalize_path
 from smartcar_async._observability import Counters, Hooks
 
-TOKEN = "tok-HOSTILE-77c1"
 HEALTHY = "vehicle-healthy"
 
 # --- what a healthy answer looks like, per path ---------------------------------

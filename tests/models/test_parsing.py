@@ -23,7 +23,7 @@ import pytest
 from aiohttp import web
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from leftovers import assert_no_leftover_tasks
+from support import TOKEN, assert_no_leftover_tasks
 
 import smartcar_async as sc
 from smartcar_async import _converter
@@ -33,7 +33,6 @@ from smartcar_async import _models_makes as mk
 from smartcar_async._converter import structure, unstructure
 from smartcar_async._models import EPOCH_MS_FROM, parse_timestamp
 
-TOKEN = "tok-PARSING-5e1f"
 VID = "veh-1"
 
 

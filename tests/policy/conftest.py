@@ -1,18 +1,13 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
 
 import aiohttp
 import pytest
-from policy_support import (
-    CLIENT_ID,
-    CLIENT_SECRET,
-    LoopbackTokenExchanger,
-    assert_no_leftover_tasks,
-    auth_client_class,
-)
+from policy_support import CLIENT_ID, CLIENT_SECRET
+from support import assert_no_leftover_tasks
 
+from smartcar_async import AuthClient
 from smartcar_async.testing import Emulator
 
 
@@ -44,11 +39,7 @@ async def session() -> AsyncIterator[aiohttp.ClientSession]:
 
 
 @pytest.fixture
-async def exchanger(emu: Emulator, session: aiohttp.ClientSession) -> AsyncIterator[Any]:
-    """The package's AuthClient when it is importable, else a loopback TokenExchanger."""
-    auth_cls = auth_client_class()
-    if auth_cls is None:
-        yield LoopbackTokenExchanger(emu.url, session)
-        return
-    async with auth_cls(CLIENT_ID, CLIENT_SECRET, auth_origin=emu.url) as auth:
+async def exchanger(emu: Emulator) -> AsyncIterator[AuthClient]:
+    """The package's AuthClient on the emulator's OAuth endpoint."""
+    async with AuthClient(CLIENT_ID, CLIENT_SECRET, auth_origin=emu.url) as auth:
         yield auth

@@ -13,7 +13,8 @@ import time
 from typing import Any
 
 import pytest
-from policy_support import TOKEN, make_client, vehicle_requests, wait_until
+from policy_support import vehicle_requests, wait_until
+from support import TOKEN, make_client
 
 import smartcar_async as sc
 from smartcar_async.testing import Emulator

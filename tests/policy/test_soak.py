@@ -23,18 +23,13 @@ import pytest
 from policy_support import (
     CLIENT_ID,
     CLIENT_SECRET,
-    TOKEN,
-    LoopbackTokenExchanger,
-    auth_client_class,
     bearer,
     issue_access,
-    leftover_tasks,
-    make_client,
-    settle,
     shape,
     vehicle_requests,
     wait_until,
 )
+from support import TOKEN, leftover_tasks, make_client, settle
 
 import smartcar_async as sc
 from smartcar_async.testing import Emulator, Faults
@@ -92,12 +87,7 @@ async def _soak(
     async with emulator as emu, aiohttp.ClientSession() as session:
         emu.register_client(CLIENT_ID, CLIENT_SECRET)
         access = await issue_access(emu, session)
-        auth_cls = auth_client_class()
-        auth = (
-            auth_cls(CLIENT_ID, CLIENT_SECRET, auth_origin=emu.url, session=session)
-            if auth_cls is not None
-            else LoopbackTokenExchanger(emu.url, session)
-        )
+        auth = sc.AuthClient(CLIENT_ID, CLIENT_SECRET, auth_origin=emu.url, session=session)
         source = sc.RefreshingTokenSource(auth, access)
 
         async def from_callable() -> str:
@@ -232,8 +222,7 @@ async def _soak(
         assert stats.rate_limited > 0
         assert stats.failed_requests > 0
         assert source.refreshes >= 1
-        if auth_cls is not None:
-            await auth.aclose()
+        await auth.aclose()
 
 
 async def test_fault_soak(caplog: pytest.LogCaptureFixture) -> None:

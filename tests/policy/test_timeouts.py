@@ -11,7 +11,8 @@ import asyncio
 import time
 
 import pytest
-from policy_support import TOKEN, make_client, shape, vehicle_requests
+from policy_support import shape, vehicle_requests
+from support import TOKEN, make_client
 
 import smartcar_async as sc
 from smartcar_async.testing import Emulator

@@ -15,16 +15,15 @@ import aiohttp
 import pytest
 from policy_support import (
     OAUTH,
-    TOKEN,
     bearer,
     expiring,
     issue_access,
-    make_client,
     oauth_requests,
     shape,
     vehicle_requests,
     wait_until,
 )
+from support import TOKEN, make_client
 
 import smartcar_async as sc
 from smartcar_async._models_account import Access

@@ -14,12 +14,12 @@ import pytest
 from poller_support import (
     HANG_GUARD,
     assert_every_round,
-    assert_no_leftover_tasks,
     by_vehicle,
     collect,
     make_client,
     vehicles,
 )
+from support import assert_no_leftover_tasks
 
 from smartcar_async import (
     APITimeoutError,

@@ -7,7 +7,8 @@ from typing import Any
 
 import anyio
 import pytest
-from poller_support import TOKEN, assert_every_round, by_vehicle, collect, requested
+from poller_support import assert_every_round, by_vehicle, collect, requested
+from support import TOKEN
 
 from smartcar_async import Client
 from smartcar_async._exceptions import (

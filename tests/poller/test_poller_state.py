@@ -7,7 +7,8 @@ from pathlib import Path
 
 import anyio
 import pytest
-from poller_support import TOKEN, assert_every_round, by_vehicle, collect, requested
+from poller_support import assert_every_round, by_vehicle, collect, requested
+from support import TOKEN
 
 from smartcar_async import Client, ParkedRead, SQLiteState, StateError, Vehicle, VehicleRecord
 from smartcar_async._poller import FleetPoller, PollResult

@@ -26,18 +26,17 @@ import anyio
 import attrs
 import pytest
 from aiohttp import web
+from raw_server import RawRequest, http_response, json_answer, raw_server
+from support import TOKEN, assert_no_leftover_tasks
 from transport_support import (
-    TOKEN,
     Callers,
     LoopWatch,
-    assert_no_leftover_tasks,
     call_everyone,
     is_model_or_error,
     make_client,
     web_server,
     works_afterwards,
 )
-from raw_server import RawRequest, http_response, json_answer, raw_server
 
 import smartcar_async as sc
 from smartcar_async._exceptions import MAX_RETRY_AFTER

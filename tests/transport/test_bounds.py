@@ -27,15 +27,9 @@ from aiohttp.http_exceptions import (
     HttpProcessingError,
     TransferEncodingError,
 )
-from transport_support import (
-    TOKEN,
-    LoopWatch,
-    assert_no_leftover_tasks,
-    make_client,
-    web_server,
-    works_afterwards,
-)
 from raw_server import RawRequest, http_response, json_answer, raw_server
+from support import TOKEN, assert_no_leftover_tasks
+from transport_support import LoopWatch, make_client, web_server, works_afterwards
 
 import smartcar_async as sc
 from smartcar_async._account._auth import MAX_EXPIRES_IN

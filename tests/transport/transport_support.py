@@ -1,6 +1,6 @@
-"""Shared by the adversarial HTTP tests and the bounds tests (issue 11).
+"""Helpers of the transport tests (adversarial HTTP, bounds).
 
-A small ``aiohttp.web`` server for well-formed faults (`web_server`), the
+The stub server answering healthily until told a fault (`web_server`), the
 answers a healthy Smartcar API gives (`good_answer`), the standard set of
 concurrent callers (`call_everyone`), and `LoopWatch`, which fails a test on
 any report the event loop makes on its own ("Future exception was never
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import gc
 import json
 import warnings
@@ -20,32 +21,31 @@ from typing import Any
 
 import anyio
 import attrs
+import support
 from aiohttp import web
-from leftovers import assert_no_leftover_tasks, settle
+from support import TOKEN, Stub, serve, settle
 
 import smartcar_async as sc
 
 __all__ = [
     "HANG_GUARD",
-    "TOKEN",
+    "TIGHT",
     "Callers",
     "LoopWatch",
     "WebServer",
-    "assert_no_leftover_tasks",
     "call_everyone",
     "good_answer",
     "make_client",
     "web_server",
 ]
 
-TOKEN = "tok-HARDENING-net-7d1c"
 #: Only ever a guard against hangs; no assertion is made about speed.
 HANG_GUARD = 20.0
 
-#: Small timeouts and backoffs keep the suite fast; retries still happen for real.
-FAST: dict[str, Any] = {
+#: Tight timeouts, backoffs and bounds, so faults show quickly; retries still happen for real
+#: (the client's default two).
+TIGHT: dict[str, Any] = {
     "timeout": 0.4,
-    "max_retries": 2,
     "retry_backoff": 0.01,
     "max_backoff": 0.02,
     "max_retry_after": 1.0,
@@ -53,9 +53,8 @@ FAST: dict[str, Any] = {
     "max_response_size": 64 * 1024,
 }
 
-
-def make_client(origin: str, **kwargs: Any) -> sc.Client:
-    return sc.Client(api_origin=origin, **{**FAST, **kwargs})
+#: `support.make_client` with `TIGHT` settings; a test's own keywords win.
+make_client = functools.partial(support.make_client, **TIGHT)
 
 
 # ------------------------------------------------------------------ answers
@@ -93,9 +92,19 @@ Fault = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 @attrs.define
 class WebServer:
-    url: str = ""
+    """`support.serve`'s stub, answering with ``fault`` until healed, healthily after."""
+
+    stub: Stub
     fault: Fault | None = None
-    seen: list[tuple[str, str]] = attrs.field(factory=list)
+
+    @property
+    def url(self) -> str:
+        return self.stub.url
+
+    @property
+    def seen(self) -> list[tuple[str, str]]:
+        """``(method, path)`` of every request so far."""
+        return [(s.method, s.path) for s in self.stub.seen]
 
     def heal(self) -> None:
         self.fault = None
@@ -106,29 +115,20 @@ class WebServer:
 
 @contextlib.asynccontextmanager
 async def web_server(fault: Fault | None = None) -> AsyncIterator[WebServer]:
-    """An ``aiohttp.web`` app on 127.0.0.1 that answers with ``fault`` until healed."""
-    state = WebServer(fault=fault)
+    """The stub server on 127.0.0.1 that answers with ``fault`` until healed."""
+    server: WebServer | None = None
 
     async def handle(request: web.Request) -> web.StreamResponse:
+        assert server is not None
+        if server.fault is not None:
+            return await server.fault(request)
         raw = await request.read()
-        state.seen.append((request.method, request.path))
-        if state.fault is not None:
-            return await state.fault(request)
         status, body = good_answer(request.method, request.path, json.loads(raw) if raw else None)
         return web.Response(status=status, body=body, content_type="application/json")
 
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", handle)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.2)
-    await runner.setup()
-    try:
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        port = runner.addresses[0][1]
-        state.url = f"http://127.0.0.1:{port}"
-        yield state
-    finally:
-        await runner.cleanup()
+    async with serve(handle, shutdown_timeout=0.2) as stub:
+        server = WebServer(stub, fault)
+        yield server
 
 
 # ---------------------------------------------------------------- callers
