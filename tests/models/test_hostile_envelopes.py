@@ -181,7 +181,7 @@ error_codes = st.sampled_from(
     [150, 301, 400, 401, 403, 404, 408, 409, 418, 429, 430, 500, 501, 502, 503]
 )
 # Codes no HTTP answer has: the path fails, its neighbours do not.
-bad_codes = st.sampled_from(
+bad_codes: st.SearchStrategy[Any] = st.sampled_from(
     ["200", True, False, 200.0, None, 99, 600, 10**30, Raw("1e400"), Raw("NaN"), [200], {}]
 )
 retry_after = st.sampled_from([0, 0.01, "0", "0.01", 30, "30", "soon", -5, Raw("NaN"), 1e6])
@@ -236,7 +236,7 @@ def items_for(draw: st.DrawFn, path: str) -> list[dict[str, Any]]:
     return items
 
 
-junk_items = st.sampled_from(
+junk_items: st.SearchStrategy[Any] = st.sampled_from(
     [
         1,
         "responses",
@@ -500,7 +500,7 @@ async def run_example(server: ScriptedServer, scripts: list[VehicleScript]) -> N
                 assert type(outcome) is MODELS[path]
                 json.dumps(unstructure(outcome), allow_nan=False)  # no NaN or Infinity inside
                 assert expected is not None, (path, outcome, entry)
-                assert attrs.evolve(outcome, meta=expected.meta) == expected
+                assert attrs.evolve(outcome, meta=expected.meta) == expected  # type: ignore[misc]
 
 
 @settings(
@@ -642,7 +642,7 @@ async def test_a_bug_reading_one_item_fails_only_its_callers(
         )
     assert isinstance(odometer, sc.SmartcarError)
     assert "RuntimeError" in str(odometer)
-    assert location == sc.Location(37.4292, -122.1381, meta=location.meta)
+    assert location == sc.Location(37.4292, -122.1381, meta=location.meta)  # type: ignore[union-attr]
     assert "Routing '/odometer' for vehicle vehicle-0 failed" in caplog.text
     await settle()
     assert coalescer.task_count == 0

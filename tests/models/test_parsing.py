@@ -316,6 +316,7 @@ def _finite_all_the_way(value: object) -> bool:
 @given(_bodies())
 def test_any_body_gives_a_model_or_our_error_only(case: tuple[type, object]) -> None:
     cls, body = case
+    model: Any
     try:
         model = structure(cls, body)
     except sc.InvalidResponseError as err:
@@ -483,7 +484,7 @@ DELIVERED = datetime(2026, 1, 9, 0, 53, 29, 942000, tzinfo=UTC)
 
 
 def _with(body: dict[str, Any], **meta: Any) -> dict[str, Any]:
-    copied = json.loads(json.dumps(body))
+    copied: dict[str, Any] = json.loads(json.dumps(body))
     copied["meta"].update(meta)
     return copied
 

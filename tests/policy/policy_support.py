@@ -95,7 +95,7 @@ class Timeline:
     """
 
     exchanges: list[Exchange] = attrs.field(factory=list)
-    on_each: Callable[[Exchange], None] | None = None
+    on_each: Callable[[Exchange], object] | None = None
 
     def __call__(self, event: ResponseReceived) -> None:
         now = time.perf_counter()
@@ -149,7 +149,7 @@ async def _token_call(url: str, session: aiohttp.ClientSession, form: dict[str, 
     ) as resp:
         raw = await resp.read()
         status, headers = resp.status, resp.headers
-    body = json.loads(raw) if raw else None
+    body: Any = json.loads(raw) if raw else None
     if status != 200:
         raise error_from_response(status, body, headers)
     now = dt.datetime.now(dt.UTC)

@@ -40,7 +40,7 @@ async def test_aclose_does_not_wait_out_a_rate_limit_gate(
         waiting = first if call == "read" else asyncio.create_task(car.lock())
         await asyncio.sleep(0.05)
         took = await _close_and_time(client)
-        outcomes: list[Any] = await asyncio.gather(first, waiting, return_exceptions=True)
+        outcomes: tuple[Any, ...] = await asyncio.gather(first, waiting, return_exceptions=True)
     assert all(isinstance(o, sc.ClientClosedError) for o in outcomes), outcomes
     assert len(vehicle_requests(emu)) == 1
     assert took < 0.35

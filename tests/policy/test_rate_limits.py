@@ -49,7 +49,7 @@ async def test_gated_vehicle_sends_nothing_until_retry_after_and_new_callers_que
     gated, other = ids[0], ids[1]
     emu.inject(**VEHICLE_429, retry_after=1, times=1, path="/odometer", vehicle_id=gated)
     limited = asyncio.Event()
-    timeline = Timeline(on_each=lambda ex: ex.status == 429 and limited.set())
+    timeline = Timeline(on_each=lambda ex: ex.status == 429 and limited.set())  # type: ignore[func-returns-value]
     # One request at a time for the whole client: a vehicle waiting out its
     # gate must not hold the only place.
     async with make_client(
@@ -293,7 +293,7 @@ async def test_app_rate_limit_within_max_retry_after_holds_every_vehicle(
 ) -> None:
     emu.inject(**APP_429, retry_after=1, times=1, path="/odometer", vehicle_id=ids[0])
     limited = asyncio.Event()
-    timeline = Timeline(on_each=lambda ex: ex.status == 429 and limited.set())
+    timeline = Timeline(on_each=lambda ex: ex.status == 429 and limited.set())  # type: ignore[func-returns-value]
     async with make_client(emu.url, max_retry_after=5, on_response=[timeline]) as client:
         first = asyncio.create_task(client.vehicle(ids[0], access_token=TOKEN).odometer())
         await limited.wait()
@@ -318,7 +318,7 @@ async def test_app_rate_limit_without_retry_after_backs_off_and_gates_the_client
     # picks a backoff (0.45 to 0.6 s here), reports it, and holds every vehicle.
     emu.inject(**APP_429, times=1, path="/odometer")
     limited = asyncio.Event()
-    timeline = Timeline(on_each=lambda ex: ex.status == 429 and limited.set())
+    timeline = Timeline(on_each=lambda ex: ex.status == 429 and limited.set())  # type: ignore[func-returns-value]
     async with make_client(
         emu.url, max_retries=0, retry_backoff=0.6, max_backoff=0.6, on_response=[timeline]
     ) as client:

@@ -176,7 +176,10 @@ async def test_408_gives_up_after_max_retries_with_the_status_kept() -> None:
 
 async def test_unreachable_host_is_retried_as_a_connection_error() -> None:
     # A port that was just free: connection refused on every attempt.
-    async with serve(lambda request: json_response({})) as stub:
+    async def answer(request: web.Request) -> web.StreamResponse:
+        return json_response({})
+
+    async with serve(answer) as stub:
         origin = stub.url
     timeline = Timeline()
     async with make_client(origin, max_retries=2, on_response=[timeline]) as client:

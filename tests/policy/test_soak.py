@@ -169,7 +169,7 @@ async def _soak(
                 await wait_until(
                     lambda: (
                         not any(
-                            t.get_coro().__qualname__ == "RefreshingTokenSource._do_refresh"
+                            t.get_coro().__qualname__ == "RefreshingTokenSource._do_refresh"  # type: ignore[union-attr]
                             for t in leftover_tasks()
                         )
                     ),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import select
@@ -24,8 +23,10 @@ from smartcar_async._poller import FleetPoller, PollResult
 # Guards against hangs only; no assertion is ever made about elapsed time.
 HANG_GUARD = 20.0
 
-#: `support.make_client` with retries off (each test looks at single attempts).
-make_client = functools.partial(support.make_client, timeout=HANG_GUARD, **NO_RETRY)
+
+def make_client(origin: str, **overrides: Any) -> Client:
+    """`support.make_client` with retries off (each test looks at single attempts)."""
+    return support.make_client(origin, **{"timeout": HANG_GUARD, **NO_RETRY, **overrides})
 
 
 def vehicles(client: Client, ids: Iterable[str], **kwargs: Any) -> list[Any]:

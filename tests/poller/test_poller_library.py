@@ -26,13 +26,14 @@ from smartcar_async import (
     BatchFlushed,
     Client,
     RateLimitError,
+    ReadName,
     ResponseReceived,
     VehicleStateError,
 )
 from smartcar_async._poller import READ_NAMES, FleetPoller, PollResult, shard_of
 from smartcar_async.testing import Emulator, Faults
 
-READS = ("odometer", "location", "tire_pressure")
+READS: tuple[ReadName, ...] = ("odometer", "location", "tire_pressure")
 
 
 async def test_every_round_accounts_for_every_vehicle_despite_faults(

@@ -38,7 +38,7 @@ from smartcar_async._gates import Gates, TokenBucket
 from smartcar_async._models_account import Access
 from smartcar_async._options import DEFAULT_MAX_RESPONSE_SIZE
 from smartcar_async._policy import RetryConfig
-from smartcar_async._poller import _VehicleState
+from smartcar_async._poll_state import _VehicleState
 from smartcar_async._transport import map_transport_error
 
 pytestmark = pytest.mark.timeout(60)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import gc
 import json
 import warnings
@@ -53,8 +52,10 @@ TIGHT: dict[str, Any] = {
     "max_response_size": 64 * 1024,
 }
 
-#: `support.make_client` with `TIGHT` settings; a test's own keywords win.
-make_client = functools.partial(support.make_client, **TIGHT)
+
+def make_client(origin: str, **overrides: Any) -> sc.Client:
+    """`support.make_client` with `TIGHT` settings; ``overrides`` win."""
+    return support.make_client(origin, **{**TIGHT, **overrides})
 
 
 # ------------------------------------------------------------------ answers
