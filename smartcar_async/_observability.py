@@ -55,6 +55,8 @@ class BatchFlushed:
 
     ``callers`` counts the awaiting calls the request serves; ``deduplicated``
     how many of them shared a path with another caller instead of adding one.
+
+    Added in 0.1.0.
     """
 
     vehicle_id: str
@@ -66,7 +68,7 @@ class BatchFlushed:
 
 @attrs.frozen
 class ResponseReceived:
-    """One HTTP exchange finished (success, API error or transport failure)."""
+    """One HTTP exchange finished (success, API error or transport failure). Added in 0.1.0."""
 
     method: str
     path: str
@@ -133,13 +135,13 @@ class ItemFailed:
 
 
 class BatchHook(Protocol):
-    """Called synchronously each time a queue flushes."""
+    """Called synchronously each time a queue flushes. Added in 0.1.0."""
 
     def __call__(self, event: BatchFlushed, /) -> None: ...
 
 
 class ResponseHook(Protocol):
-    """Called synchronously after each HTTP exchange."""
+    """Called synchronously after each HTTP exchange. Added in 0.1.0."""
 
     def __call__(self, event: ResponseReceived, /) -> None: ...
 
@@ -195,6 +197,8 @@ class ClientStats:
     ``errors`` the paths that failed (each shared path counted once);
     ``failed_requests`` the HTTP exchanges that ended in an error;
     ``rate_limited`` the 429s received (whole requests and batch items).
+
+    Added in 0.1.0.
     """
 
     logical_reads: int = 0
