@@ -83,7 +83,10 @@ __all__ = [
 
 @attrs.frozen
 class Resolution:
-    """What the API suggests doing about an error (e.g. RETRY_LATER, REAUTHENTICATE)."""
+    """What the API suggests doing about an error (e.g. RETRY_LATER, REAUTHENTICATE).
+
+    Added in 0.1.0.
+    """
 
     type: str | None = None
     url: str | None = None
@@ -131,7 +134,7 @@ def _rebuild(cls: type[SmartcarError], args: tuple[Any, ...]) -> SmartcarError:
 
 
 class SmartcarError(Exception):
-    """Base class of every error smartcar_async raises for a failed call."""
+    """Base class of every error smartcar_async raises for a failed call. Added in 0.1.0."""
 
     def __init__(
         self,
@@ -180,63 +183,75 @@ class SmartcarError(Exception):
 
 
 class APIError(SmartcarError):
-    """The API answered with an error body (or an error status without one)."""
+    """The API answered with an error body (or an error status without one). Added in 0.1.0."""
 
 
 class AuthenticationError(APIError):
-    """AUTHENTICATION (401): the token or client credentials are missing, invalid or expired."""
+    """AUTHENTICATION (401): the token or client credentials are missing, invalid or expired.
+
+    Added in 0.1.0.
+    """
 
 
 class PermissionDeniedError(APIError):
-    """PERMISSION (403): the token lacks the scope this endpoint needs."""
+    """PERMISSION (403): the token lacks the scope this endpoint needs. Added in 0.1.0."""
 
 
 class ResourceNotFoundError(APIError):
-    """RESOURCE_NOT_FOUND (404): unknown path or API version."""
+    """RESOURCE_NOT_FOUND (404): unknown path or API version. Added in 0.1.0."""
 
 
 class ValidationError(APIError):
-    """VALIDATION (400): the request was malformed; see ``detail``."""
+    """VALIDATION (400): the request was malformed; see ``detail``. Added in 0.1.0."""
 
 
 class ConnectedServicesAccountError(APIError):
-    """CONNECTED_SERVICES_ACCOUNT (400): a problem with the owner's account at the carmaker."""
+    """CONNECTED_SERVICES_ACCOUNT (400): a problem with the owner's account at the carmaker.
+
+    Added in 0.1.0.
+    """
 
 
 class VehicleStateError(APIError):
-    """VEHICLE_STATE (409): the vehicle cannot do this now (asleep, unreachable, door open...)."""
+    """VEHICLE_STATE (409): the vehicle cannot do this now (asleep, unreachable, door open...).
+
+    Added in 0.1.0.
+    """
 
 
 class RateLimitError(APIError):
-    """RATE_LIMIT (429): slow down; ``retry_after`` says how long when the API told us."""
+    """RATE_LIMIT (429): slow down; ``retry_after`` says how long when the API told us.
+
+    Added in 0.1.0.
+    """
 
 
 class BillingError(APIError):
-    """BILLING (430): a plan or vehicle limit of the application was reached."""
+    """BILLING (430): a plan or vehicle limit of the application was reached. Added in 0.1.0."""
 
 
 class ServerError(APIError):
-    """SERVER (500, or any unrecognised 5xx): Smartcar failed internally."""
+    """SERVER (500, or any unrecognised 5xx): Smartcar failed internally. Added in 0.1.0."""
 
 
 class CompatibilityError(APIError):
-    """COMPATIBILITY (501): the vehicle or make does not support this endpoint."""
+    """COMPATIBILITY (501): the vehicle or make does not support this endpoint. Added in 0.1.0."""
 
 
 class UpstreamError(APIError):
-    """UPSTREAM (502, also 503/504): the carmaker's service failed or timed out."""
+    """UPSTREAM (502, also 503/504): the carmaker's service failed or timed out. Added in 0.1.0."""
 
 
 class TransportError(SmartcarError):
-    """The exchange with the API failed before a usable answer arrived."""
+    """The exchange with the API failed before a usable answer arrived. Added in 0.1.0."""
 
 
 class APIConnectionError(TransportError):
-    """The connection could not be made or broke mid-request."""
+    """The connection could not be made or broke mid-request. Added in 0.1.0."""
 
 
 class APITimeoutError(APIConnectionError):
-    """The request timed out: a kind of connection error, as in openai-python."""
+    """The request timed out: a kind of connection error, as in openai-python. Added in 0.1.0."""
 
 
 class InvalidResponseError(TransportError):
@@ -244,6 +259,8 @@ class InvalidResponseError(TransportError):
 
     ``field`` is the path of the bad value in wire (camelCase) names, e.g.
     ``doors[2].status``, or None when the body as a whole was wrong.
+
+    Added in 0.1.0.
     """
 
     def __init__(
@@ -254,7 +271,7 @@ class InvalidResponseError(TransportError):
 
 
 class ClientClosedError(SmartcarError):
-    """The Client was closed while the call was queued, or before it was made."""
+    """The Client was closed while the call was queued, or before it was made. Added in 0.1.0."""
 
 
 class StateError(SmartcarError):

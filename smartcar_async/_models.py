@@ -137,7 +137,10 @@ _META_HEADERS: Final = frozenset(
 
 @attrs.frozen
 class Meta:
-    """Response metadata from the ``SC-*`` headers; a field is None when its header is absent."""
+    """Response metadata from the ``SC-*`` headers; a field is None when its header is absent.
+
+    Added in 0.1.0.
+    """
 
     data_age: datetime | None = None
     fetched_at: datetime | None = None
@@ -171,7 +174,7 @@ EMPTY_META: Final = Meta()
 
 @attrs.frozen
 class Vin:
-    """``GET /vin``: the vehicle identification number."""
+    """``GET /vin``: the vehicle identification number. Added in 0.1.0."""
 
     vin: str
     meta: Meta = attrs.field(default=EMPTY_META, kw_only=True)
@@ -179,7 +182,7 @@ class Vin:
 
 @attrs.frozen
 class Charge:
-    """``GET /charge``: plug state and CHARGING / FULLY_CHARGED / NOT_CHARGING."""
+    """``GET /charge``: plug state and CHARGING / FULLY_CHARGED / NOT_CHARGING. Added in 0.1.0."""
 
     is_plugged_in: bool
     state: str
@@ -188,7 +191,7 @@ class Charge:
 
 @attrs.frozen
 class Battery:
-    """``GET /battery``: state of charge (fraction 0..1) and range (km or mi)."""
+    """``GET /battery``: state of charge (fraction 0..1) and range (km or mi). Added in 0.1.0."""
 
     percent_remaining: float
     range: float
@@ -197,7 +200,7 @@ class Battery:
 
 @attrs.frozen
 class BatteryCapacity:
-    """``GET /battery/capacity``: total battery capacity in kWh."""
+    """``GET /battery/capacity``: total battery capacity in kWh. Added in 0.1.0."""
 
     capacity: float
     meta: Meta = attrs.field(default=EMPTY_META, kw_only=True)
@@ -205,7 +208,10 @@ class BatteryCapacity:
 
 @attrs.frozen
 class AvailableCapacity:
-    """One battery capacity (kWh) the owner may pick for ``/battery/nominal_capacity``."""
+    """One battery capacity (kWh) the owner may pick for ``/battery/nominal_capacity``.
+
+    Added in 0.1.0.
+    """
 
     capacity: float
     description: str | None = None
@@ -213,7 +219,10 @@ class AvailableCapacity:
 
 @attrs.frozen
 class NominalCapacityValue:
-    """The nominal capacity in use (kWh) and where it came from (e.g. USER_SELECTED)."""
+    """The nominal capacity in use (kWh) and where it came from (e.g. USER_SELECTED).
+
+    Added in 0.1.0.
+    """
 
     nominal: float | None = None
     source: str | None = None
@@ -221,7 +230,10 @@ class NominalCapacityValue:
 
 @attrs.frozen
 class NominalCapacity:
-    """``GET /battery/nominal_capacity``: capacity in use, the choices, a Connect URL to pick."""
+    """``GET /battery/nominal_capacity``: capacity in use, the choices, a Connect URL to pick.
+
+    Added in 0.1.0.
+    """
 
     available_capacities: tuple[AvailableCapacity, ...] = ()
     capacity: NominalCapacityValue | None = None
@@ -231,7 +243,10 @@ class NominalCapacity:
 
 @attrs.frozen
 class Fuel:
-    """``GET /fuel``: range (km/mi), fraction left (0..1), amount (L/gal); each may be null."""
+    """``GET /fuel``: range (km/mi), fraction left (0..1), amount (L/gal); each may be null.
+
+    Added in 0.1.0.
+    """
 
     range: float | None = None
     percent_remaining: float | None = None
@@ -241,7 +256,10 @@ class Fuel:
 
 @attrs.frozen
 class TirePressure:
-    """``GET /tires/pressure``: pressure per tire in kPa (metric) or psi (imperial)."""
+    """``GET /tires/pressure``: pressure per tire in kPa (metric) or psi (imperial).
+
+    Added in 0.1.0.
+    """
 
     front_left: float
     front_right: float
@@ -252,7 +270,7 @@ class TirePressure:
 
 @attrs.frozen
 class EngineOil:
-    """``GET /engine/oil``: remaining oil life as a fraction 0..1."""
+    """``GET /engine/oil``: remaining oil life as a fraction 0..1. Added in 0.1.0."""
 
     life_remaining: float
     meta: Meta = attrs.field(default=EMPTY_META, kw_only=True)
@@ -260,7 +278,7 @@ class EngineOil:
 
 @attrs.frozen
 class Odometer:
-    """``GET /odometer``: total distance in km (metric) or miles (imperial)."""
+    """``GET /odometer``: total distance in km (metric) or miles (imperial). Added in 0.1.0."""
 
     distance: float
     meta: Meta = attrs.field(default=EMPTY_META, kw_only=True)
@@ -268,7 +286,7 @@ class Odometer:
 
 @attrs.frozen
 class Location:
-    """``GET /location``: latitude and longitude in degrees."""
+    """``GET /location``: latitude and longitude in degrees. Added in 0.1.0."""
 
     latitude: float
     longitude: float
@@ -277,7 +295,7 @@ class Location:
 
 @attrs.frozen
 class Attributes:
-    """``GET /vehicles/{id}``: vehicle id, make, model and model year."""
+    """``GET /vehicles/{id}``: vehicle id, make, model and model year. Added in 0.1.0."""
 
     id: str
     make: str
@@ -288,7 +306,10 @@ class Attributes:
 
 @attrs.frozen
 class Paging:
-    """Offset paging: ``count`` is the total number of items, ``offset`` the first one returned."""
+    """Offset paging: ``count`` is the total number of items, ``offset`` the first one returned.
+
+    Added in 0.1.0.
+    """
 
     count: int
     offset: int
@@ -296,7 +317,10 @@ class Paging:
 
 @attrs.frozen
 class Permissions:
-    """``GET /permissions``: the scopes this token grants for the vehicle (one page)."""
+    """``GET /permissions``: the scopes this token grants for the vehicle (one page).
+
+    Added in 0.1.0.
+    """
 
     permissions: tuple[str, ...]
     paging: Paging
@@ -305,7 +329,7 @@ class Permissions:
 
 @attrs.frozen
 class ChargeLimit:
-    """``GET /charge/limit``: the charge limit as a fraction 0..1."""
+    """``GET /charge/limit``: the charge limit as a fraction 0..1. Added in 0.1.0."""
 
     limit: float
     meta: Meta = attrs.field(default=EMPTY_META, kw_only=True)
@@ -313,7 +337,10 @@ class ChargeLimit:
 
 @attrs.frozen
 class OpenStatus:
-    """One door/window/sunroof/storage/port and its status (OPEN, CLOSED, LOCKED, UNKNOWN...)."""
+    """One door/window/sunroof/storage/port and its status (OPEN, CLOSED, LOCKED, UNKNOWN...).
+
+    Added in 0.1.0.
+    """
 
     type: str
     status: str
@@ -321,7 +348,10 @@ class OpenStatus:
 
 @attrs.frozen
 class LockStatus:
-    """``GET /security``: lock state and open/closed parts; an array is empty when unsupported."""
+    """``GET /security``: lock state and open/closed parts; an array is empty when unsupported.
+
+    Added in 0.1.0.
+    """
 
     is_locked: bool
     doors: tuple[OpenStatus, ...] = ()
@@ -334,7 +364,7 @@ class LockStatus:
 
 @attrs.frozen
 class ServiceTask:
-    """One task of a service record."""
+    """One task of a service record. Added in 0.1.0."""
 
     task_id: str | None = attrs.field(default=None, metadata={TOLERANT_ID: True})
     task_description: str | None = None
@@ -342,7 +372,7 @@ class ServiceTask:
 
 @attrs.frozen
 class ServiceDetail:
-    """One free-form type/value detail of a service record."""
+    """One free-form type/value detail of a service record. Added in 0.1.0."""
 
     type: str | None = None
     value: str | None = None
@@ -350,7 +380,7 @@ class ServiceDetail:
 
 @attrs.frozen
 class ServiceCost:
-    """The total cost of a service visit and its currency."""
+    """The total cost of a service visit and its currency. Added in 0.1.0."""
 
     total_cost: float | None = None
     currency: str | None = None
@@ -358,7 +388,10 @@ class ServiceCost:
 
 @attrs.frozen
 class ServiceRecord:
-    """One service visit; ``odometer_distance`` is in km (metric) or miles (imperial)."""
+    """One service visit; ``odometer_distance`` is in km (metric) or miles (imperial).
+
+    Added in 0.1.0.
+    """
 
     service_id: str | None = attrs.field(default=None, metadata={TOLERANT_ID: True})
     odometer_distance: float | None = None
@@ -373,7 +406,10 @@ class ServiceRecord:
 
 @attrs.frozen
 class ServiceHistory:
-    """``GET /service/history``: service records (the wire body is a bare JSON array)."""
+    """``GET /service/history``: service records (the wire body is a bare JSON array).
+
+    Added in 0.1.0.
+    """
 
     records: tuple[ServiceRecord, ...] = attrs.field(metadata={WHOLE_BODY: True})
     meta: Meta = attrs.field(default=EMPTY_META, kw_only=True)
@@ -381,7 +417,7 @@ class ServiceHistory:
 
 @attrs.frozen
 class DiagnosticSystem:
-    """One vehicle system and its status (OK or ALERT)."""
+    """One vehicle system and its status (OK or ALERT). Added in 0.1.0."""
 
     system_id: str
     status: str
@@ -390,7 +426,7 @@ class DiagnosticSystem:
 
 @attrs.frozen
 class DiagnosticSystemStatus:
-    """``GET /diagnostics/system_status``: the status of each monitored system."""
+    """``GET /diagnostics/system_status``: the status of each monitored system. Added in 0.1.0."""
 
     systems: tuple[DiagnosticSystem, ...]
     meta: Meta = attrs.field(default=EMPTY_META, kw_only=True)
@@ -398,7 +434,7 @@ class DiagnosticSystemStatus:
 
 @attrs.frozen
 class DiagnosticTroubleCode:
-    """One active diagnostic trouble code and when it was raised, if known."""
+    """One active diagnostic trouble code and when it was raised, if known. Added in 0.1.0."""
 
     code: str
     timestamp: datetime | None = None
@@ -406,7 +442,7 @@ class DiagnosticTroubleCode:
 
 @attrs.frozen
 class DiagnosticTroubleCodes:
-    """``GET /diagnostics/dtcs``: the active diagnostic trouble codes."""
+    """``GET /diagnostics/dtcs``: the active diagnostic trouble codes. Added in 0.1.0."""
 
     active_codes: tuple[DiagnosticTroubleCode, ...]
     meta: Meta = attrs.field(default=EMPTY_META, kw_only=True)
@@ -418,6 +454,8 @@ class Action:
 
     A 2xx answer means the command was accepted: an empty body, ``{}`` or a
     missing key reads as ``status="success"`` and ``message=""``.
+
+    Added in 0.1.0.
     """
 
     status: str = "success"
@@ -431,6 +469,8 @@ class Status:
 
     A 2xx answer means success: an empty body or ``{}`` (Smartcar's Java SDK
     fixture for unsubscribe) reads as ``status="success"``.
+
+    Added in 0.1.0.
     """
 
     status: str = "success"
@@ -439,7 +479,7 @@ class Status:
 
 @attrs.frozen
 class Subscribe:
-    """``POST /webhooks/{webhook_id}``: the webhook and vehicle now subscribed."""
+    """``POST /webhooks/{webhook_id}``: the webhook and vehicle now subscribed. Added in 0.1.0."""
 
     webhook_id: str
     vehicle_id: str
@@ -452,6 +492,8 @@ class Response:
 
     Even raw, a body may not hold NaN or Infinity or nest deeper than 64
     levels: such a body is an `InvalidResponseError` naming where.
+
+    Added in 0.1.0.
     """
 
     body: Any = attrs.field(metadata={WHOLE_BODY: True})

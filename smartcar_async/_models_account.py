@@ -34,7 +34,7 @@ __all__ = [
 
 @attrs.frozen
 class User:
-    """``GET /user``: the Smartcar user id behind the access token."""
+    """``GET /user``: the Smartcar user id behind the access token. Added in 0.1.0."""
 
     id: str
     meta: Meta = attrs.field(default=EMPTY_META, kw_only=True)
@@ -42,7 +42,7 @@ class User:
 
 @attrs.frozen
 class Vehicles:
-    """``GET /vehicles``: one page of the vehicle ids this token may access."""
+    """``GET /vehicles``: one page of the vehicle ids this token may access. Added in 0.1.0."""
 
     vehicles: tuple[str, ...]
     paging: Paging
@@ -51,14 +51,14 @@ class Vehicles:
 
 @attrs.frozen
 class PagingCursor:
-    """Cursor paging of the Management API; ``cursor`` is None on the last page."""
+    """Cursor paging of the Management API; ``cursor`` is None on the last page. Added in 0.1.0."""
 
     cursor: str | None = None
 
 
 @attrs.frozen
 class Connection:
-    """One user-vehicle connection of the application (Management API)."""
+    """One user-vehicle connection of the application (Management API). Added in 0.1.0."""
 
     user_id: str
     vehicle_id: str
@@ -68,7 +68,10 @@ class Connection:
 
 @attrs.frozen
 class Connections:
-    """``GET /management/connections``: one page of the application's connections."""
+    """``GET /management/connections``: one page of the application's connections.
+
+    Added in 0.1.0.
+    """
 
     connections: tuple[Connection, ...]
     paging: PagingCursor
@@ -77,7 +80,7 @@ class Connections:
 
 @attrs.frozen
 class DeleteConnections:
-    """``DELETE /management/connections``: the connections that were removed."""
+    """``DELETE /management/connections``: the connections that were removed. Added in 0.1.0."""
 
     connections: tuple[Connection, ...]
     meta: Meta = attrs.field(default=EMPTY_META, kw_only=True)
@@ -85,7 +88,10 @@ class DeleteConnections:
 
 @attrs.frozen
 class Capability:
-    """Whether a VIN supports one endpoint; ``reason`` is e.g. SMARTCAR_NOT_CAPABLE."""
+    """Whether a VIN supports one endpoint; ``reason`` is e.g. SMARTCAR_NOT_CAPABLE.
+
+    Added in 0.1.0.
+    """
 
     permission: str
     endpoint: str
@@ -95,7 +101,7 @@ class Capability:
 
 @attrs.frozen
 class Compatibility:
-    """``GET /compatibility``: whether a VIN is compatible, and per endpoint."""
+    """``GET /compatibility``: whether a VIN is compatible, and per endpoint. Added in 0.1.0."""
 
     compatible: bool
     reason: str | None = None
@@ -105,7 +111,10 @@ class Compatibility:
 
 @attrs.frozen
 class CompatibilityMatrixEntry:
-    """One model range of a make (ICE/HEV/PHEV/BEV) and the endpoints and permissions it has."""
+    """One model range of a make (ICE/HEV/PHEV/BEV) and the endpoints and permissions it has.
+
+    Added in 0.1.0.
+    """
 
     model: str
     start_year: int
@@ -117,7 +126,10 @@ class CompatibilityMatrixEntry:
 
 @attrs.frozen
 class CompatibilityMatrix:
-    """``GET /compatibility/matrix``: entries keyed by make (the wire body is that object)."""
+    """``GET /compatibility/matrix``: entries keyed by make (the wire body is that object).
+
+    Added in 0.1.0.
+    """
 
     makes: Mapping[str, tuple[CompatibilityMatrixEntry, ...]] = attrs.field(
         metadata={WHOLE_BODY: True}
@@ -132,7 +144,7 @@ def _redacted(value: object) -> str:
 
 @attrs.frozen
 class Access:
-    """OAuth tokens from a code exchange or refresh; the repr hides both tokens."""
+    """OAuth tokens from a code exchange or refresh; the repr hides both tokens. Added in 0.1.0."""
 
     access_token: str = attrs.field(repr=_redacted)
     token_type: str
@@ -144,7 +156,7 @@ class Access:
 
 @attrs.frozen
 class WebhookChallenge:
-    """The one-time verify request a new webhook receives (v2 or v4 layout)."""
+    """The one-time verify request a new webhook receives (v2 or v4 layout). Added in 0.1.0."""
 
     webhook_id: str | None
     challenge: str
@@ -189,6 +201,8 @@ class WebhookPayload:
     silently dropped; ids sent as numbers are kept as their text.
     ``delivered_at`` (and each signal's timestamps) may be ISO-8601 text or
     epoch milliseconds or seconds (see `parse_webhook`).
+
+    Added in 0.1.0.
     """
 
     event_type: str | None = None

@@ -47,7 +47,7 @@ __all__ = [
 
 @attrs.frozen
 class ChargeAmmeter:
-    """``GET tesla/charge/ammeter``: the charging current in amperes."""
+    """``GET tesla/charge/ammeter``: the charging current in amperes. Added in 0.1.0."""
 
     amperage: float
     meta: Meta = attrs.field(default=EMPTY_META, kw_only=True)
@@ -55,7 +55,7 @@ class ChargeAmmeter:
 
 @attrs.frozen
 class ChargeWattmeter:
-    """``GET tesla/charge/wattmeter``: the charging power in kW."""
+    """``GET tesla/charge/wattmeter``: the charging power in kW. Added in 0.1.0."""
 
     wattage: float
     meta: Meta = attrs.field(default=EMPTY_META, kw_only=True)
@@ -63,7 +63,10 @@ class ChargeWattmeter:
 
 @attrs.frozen
 class ChargeVoltmeter:
-    """``GET {tesla,chevrolet,cadillac}/charge/voltmeter``: the charging voltage in volts."""
+    """``GET {tesla,chevrolet,cadillac}/charge/voltmeter``: the charging voltage in volts.
+
+    Added in 0.1.0.
+    """
 
     voltage: float
     meta: Meta = attrs.field(default=EMPTY_META, kw_only=True)
@@ -71,7 +74,10 @@ class ChargeVoltmeter:
 
 @attrs.frozen
 class ChargeCompletion:
-    """``GET {tesla,chevrolet,cadillac}/charge/completion``: when charging will finish, if known."""
+    """``GET {tesla,chevrolet,cadillac}/charge/completion``: when charging will finish, if known.
+
+    Added in 0.1.0.
+    """
 
     time: datetime | None = None
     meta: Meta = attrs.field(default=EMPTY_META, kw_only=True)
@@ -79,7 +85,10 @@ class ChargeCompletion:
 
 @attrs.frozen
 class ChargeScheduleTime:
-    """One Tesla schedule slot: enabled, and its local ``HH:mm`` time (null when unset)."""
+    """One Tesla schedule slot: enabled, and its local ``HH:mm`` time (null when unset).
+
+    Added in 0.1.0.
+    """
 
     enabled: bool
     time: str | None = None
@@ -87,7 +96,10 @@ class ChargeScheduleTime:
 
 @attrs.frozen
 class TeslaChargeSchedule:
-    """``GET tesla/charge/schedule``: the departure-time and start-time schedules."""
+    """``GET tesla/charge/schedule``: the departure-time and start-time schedules.
+
+    Added in 0.1.0.
+    """
 
     departure_time: ChargeScheduleTime | None = None
     start_time: ChargeScheduleTime | None = None
@@ -96,7 +108,7 @@ class TeslaChargeSchedule:
 
 @attrs.frozen
 class Compass:
-    """``GET tesla/compass``: direction (N, NE, ... NW) and heading in degrees."""
+    """``GET tesla/compass``: direction (N, NE, ... NW) and heading in degrees. Added in 0.1.0."""
 
     direction: str
     heading: float
@@ -105,7 +117,7 @@ class Compass:
 
 @attrs.frozen
 class Speedometer:
-    """``GET tesla/speedometer``: speed in km/h (metric) or mph (imperial)."""
+    """``GET tesla/speedometer``: speed in km/h (metric) or mph (imperial). Added in 0.1.0."""
 
     speed: float
     meta: Meta = attrs.field(default=EMPTY_META, kw_only=True)
@@ -113,7 +125,7 @@ class Speedometer:
 
 @attrs.frozen
 class Thermometer:
-    """``GET tesla/thermometer/{exterior,interior}``: temperature in °C or °F."""
+    """``GET tesla/thermometer/{exterior,interior}``: temperature in °C or °F. Added in 0.1.0."""
 
     temperature: float
     meta: Meta = attrs.field(default=EMPTY_META, kw_only=True)
@@ -121,7 +133,10 @@ class Thermometer:
 
 @attrs.frozen
 class CabinClimate:
-    """``GET tesla/climate/cabin``: climate status (ON/OFF) and target temperature in °C or °F."""
+    """``GET tesla/climate/cabin``: climate status (ON/OFF) and target temperature in °C or °F.
+
+    Added in 0.1.0.
+    """
 
     status: str
     temperature: float | None = None
@@ -134,6 +149,8 @@ class TeslaBattery:
 
     Every field may be null (the docs type even ``percentRemaining`` and
     ``range`` as ``number | null``).
+
+    Added in 0.1.0.
     """
 
     percent_remaining: float | None = None
@@ -149,7 +166,7 @@ class TeslaBattery:
 
 @attrs.frozen
 class TeslaSentryMode:
-    """Whether Sentry Mode is available and enabled."""
+    """Whether Sentry Mode is available and enabled. Added in 0.1.0."""
 
     available: bool | None = None
     enabled: bool | None = None
@@ -157,7 +174,7 @@ class TeslaSentryMode:
 
 @attrs.frozen
 class TeslaStyle:
-    """Exterior colour and trims."""
+    """Exterior colour and trims. Added in 0.1.0."""
 
     exterior_color: str | None = None
     exterior_trim: str | None = None
@@ -166,7 +183,7 @@ class TeslaStyle:
 
 @attrs.frozen
 class TeslaWheel:
-    """Wheel style and diameter in millimetres."""
+    """Wheel style and diameter in millimetres. Added in 0.1.0."""
 
     style: str | None = None
     diameter: float | None = None
@@ -174,7 +191,7 @@ class TeslaWheel:
 
 @attrs.frozen
 class TeslaDriveUnit:
-    """Front and rear drive unit names."""
+    """Front and rear drive unit names. Added in 0.1.0."""
 
     front: str | None = None
     rear: str | None = None
@@ -182,7 +199,10 @@ class TeslaDriveUnit:
 
 @attrs.frozen
 class TeslaAttributes:
-    """``GET tesla/attributes``: extended vehicle info; all optional, ``raw`` is the whole body."""
+    """``GET tesla/attributes``: extended vehicle info; all optional, ``raw`` is the whole body.
+
+    Added in 0.1.0.
+    """
 
     id: str | None = None
     make: str | None = None
@@ -205,7 +225,10 @@ class TeslaAttributes:
 
 @attrs.frozen
 class NissanChargeScheduleEntry:
-    """One Nissan charge window: start and end as sent (ISO-8601 on read) and the weekdays."""
+    """One Nissan charge window: start and end as sent (ISO-8601 on read) and the weekdays.
+
+    Added in 0.1.0.
+    """
 
     start: str
     end: str
@@ -214,7 +237,7 @@ class NissanChargeScheduleEntry:
 
 @attrs.frozen
 class NissanChargeSchedule:
-    """``GET nissan/charge/schedule``: up to three charge windows."""
+    """``GET nissan/charge/schedule``: up to three charge windows. Added in 0.1.0."""
 
     charge_schedules: tuple[NissanChargeScheduleEntry, ...]
     meta: Meta = attrs.field(default=EMPTY_META, kw_only=True)
@@ -222,7 +245,7 @@ class NissanChargeSchedule:
 
 @attrs.frozen
 class Coordinates:
-    """A latitude/longitude pair in degrees."""
+    """A latitude/longitude pair in degrees. Added in 0.1.0."""
 
     latitude: float
     longitude: float
@@ -230,7 +253,7 @@ class Coordinates:
 
 @attrs.frozen
 class FordChargeWindow:
-    """One Ford charge window, ``HH:mm`` local start and end."""
+    """One Ford charge window, ``HH:mm`` local start and end. Added in 0.1.0."""
 
     start: str
     end: str
@@ -238,7 +261,7 @@ class FordChargeWindow:
 
 @attrs.frozen
 class FordChargingSchedules:
-    """Ford charge windows for weekdays and for weekends."""
+    """Ford charge windows for weekdays and for weekends. Added in 0.1.0."""
 
     weekday: tuple[FordChargeWindow, ...] = ()
     weekend: tuple[FordChargeWindow, ...] = ()
@@ -246,7 +269,7 @@ class FordChargingSchedules:
 
 @attrs.frozen
 class FordChargingLocation:
-    """A saved Ford charging location with its charge limit (0..1) and schedules."""
+    """A saved Ford charging location with its charge limit (0..1) and schedules. Added in 0.1.0."""
 
     location: Coordinates | None = None
     charge_limit: float | None = None
@@ -256,7 +279,10 @@ class FordChargingLocation:
 
 @attrs.frozen
 class FordChargeScheduleByLocation:
-    """``GET ford/charge/schedule_by_location``: the schedules per saved location."""
+    """``GET ford/charge/schedule_by_location``: the schedules per saved location.
+
+    Added in 0.1.0.
+    """
 
     charging_locations: tuple[FordChargingLocation, ...]
     meta: Meta = attrs.field(default=EMPTY_META, kw_only=True)
@@ -264,7 +290,10 @@ class FordChargeScheduleByLocation:
 
 @attrs.frozen
 class BmwChargeRecord:
-    """One completed BMW/MINI charging session: energy in kWh, state of charge as fractions 0..1."""
+    """One completed BMW/MINI charging session: energy in kWh, state of charge as fractions 0..1.
+
+    Added in 0.1.0.
+    """
 
     charge_start: datetime | None = None
     charge_end: datetime | None = None
@@ -279,7 +308,7 @@ class BmwChargeRecord:
 
 @attrs.frozen
 class BmwChargeRecords:
-    """``GET bmw/charge/records``: charging sessions of the last 30 days at most."""
+    """``GET bmw/charge/records``: charging sessions of the last 30 days at most. Added in 0.1.0."""
 
     records: tuple[BmwChargeRecord, ...]
     meta: Meta = attrs.field(default=EMPTY_META, kw_only=True)

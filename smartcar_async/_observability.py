@@ -55,6 +55,8 @@ class BatchFlushed:
 
     ``callers`` counts the awaiting calls the request serves; ``deduplicated``
     how many of them shared a path with another caller instead of adding one.
+
+    Added in 0.1.0.
     """
 
     vehicle_id: str
@@ -66,7 +68,7 @@ class BatchFlushed:
 
 @attrs.frozen
 class ResponseReceived:
-    """One HTTP exchange finished (success, API error or transport failure)."""
+    """One HTTP exchange finished (success, API error or transport failure). Added in 0.1.0."""
 
     method: str
     path: str
@@ -133,13 +135,13 @@ class ItemFailed:
 
 
 class BatchHook(Protocol):
-    """Called synchronously each time a queue flushes."""
+    """Called synchronously each time a queue flushes. Added in 0.1.0."""
 
     def __call__(self, event: BatchFlushed, /) -> None: ...
 
 
 class ResponseHook(Protocol):
-    """Called synchronously after each HTTP exchange."""
+    """Called synchronously after each HTTP exchange. Added in 0.1.0."""
 
     def __call__(self, event: ResponseReceived, /) -> None: ...
 
@@ -198,6 +200,8 @@ class ClientStats:
     ``shared_state_unavailable`` the requests a client with a shared state
     (``Client(state=RedisState(...))``) sent on its local gates and pacing
     alone because the shared store could not be reached (0 without one).
+
+    Added in 0.1.0.
     """
 
     logical_reads: int = 0

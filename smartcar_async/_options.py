@@ -30,7 +30,7 @@ __all__ = [
 
 
 class NotGiven(enum.Enum):
-    """Tells "use the client's default" apart from ``None`` ("no limit")."""
+    """Tells "use the client's default" apart from ``None`` ("no limit"). Added in 0.1.0."""
 
     NOT_GIVEN = "NOT_GIVEN"
 
@@ -71,6 +71,8 @@ class CallOptions:
 
     ``timeout`` bounds one HTTP attempt; ``deadline`` bounds a whole call
     (queueing, retries and backoff included); ``None`` disables either.
+
+    Added in 0.1.0.
     """
 
     timeout: float | None

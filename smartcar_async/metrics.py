@@ -158,6 +158,8 @@ def poll_outcome(result: PollResult) -> PollOutcome:
     ``skipped`` for a round the vehicle was not read in; ``error`` when a read
     failed; ``parked`` when nothing was requested because every read (or the
     vehicle) is parked; ``ok`` otherwise.
+
+    Added in 0.1.0.
     """
     if result.skipped is not None:
         return "skipped"

@@ -229,6 +229,8 @@ class Admission:
     ``reason == "bucket"`` (``reserved``): the request's budget is reserved, send
     it after the wait. ``"app"`` or ``"vehicle"``: that gate is closed for
     ``wait`` more seconds and nothing was reserved: ask again after it.
+
+    Added in 0.1.0.
     """
 
     wait: float
@@ -242,7 +244,10 @@ class Admission:
 @attrs.frozen
 class ClaimedVehicle:
     """One vehicle of a :class:`Claim`: its due time (Redis-clock epoch seconds) and the
-    polls it has had so far (0 in the first round)."""
+    polls it has had so far (0 in the first round).
+
+    Added in 0.1.0.
+    """
 
     vehicle_id: str
     due: float
@@ -255,6 +260,8 @@ class Claim:
 
     ``now`` and ``lease_until`` are Redis-clock epoch seconds; ``reclaimed`` is how
     many expired leases (anyone's) that call returned to the schedule first.
+
+    Added in 0.1.0.
     """
 
     now: float

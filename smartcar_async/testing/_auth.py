@@ -85,6 +85,8 @@ class TokenPair:
     ``expires_at`` is when the access token stops working, as an aware UTC
     datetime on the emulator's clock; ``expires_in`` is its lifetime in seconds.
     The repr hides both tokens.
+
+    Added in 0.1.0.
     """
 
     access_token: str = attrs.field(repr=_hidden)

@@ -88,6 +88,8 @@ class Emulator(V3Surface):
     a v2 read and the matching v3 signal agree; see `V3Surface` for its
     attributes (``vehicle_api_url``, ``iam_url``, ``signals_page_size``,
     ``slow_command_seconds``, ``billed_requests`` ...).
+
+    Added in 0.1.0.
     """
 
     def __init__(

@@ -46,6 +46,8 @@ class Faults:
     answer 409 VEHICLE_STATE:ASLEEP / UNREACHABLE (per item inside a batch).
     Reads Smartcar serves from its own records (attributes, VIN, permissions)
     and disconnect/webhook calls are unaffected.
+
+    Added in 0.1.0.
     """
 
     seed: int = 0

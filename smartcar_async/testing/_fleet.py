@@ -212,6 +212,8 @@ class SimulatedVehicle:
     ``location``) catch up with the emulator clock when read.
 
     Units are metric throughout; levels and the charge limit are fractions 0..1.
+
+    Added in 0.1.0.
     """
 
     id: str
@@ -412,7 +414,10 @@ class SimulatedVehicle:
 
 @attrs.define(eq=False)
 class Fleet:
-    """The emulator's vehicles. ``vehicles`` keeps generation order; ``get`` looks up by id."""
+    """The emulator's vehicles. ``vehicles`` keeps generation order; ``get`` looks up by id.
+
+    Added in 0.1.0.
+    """
 
     vehicles: list[SimulatedVehicle]
     users: list[str]

@@ -38,6 +38,8 @@ class RateLimits:
     and ``Retry-After``. Smartcar's documented default is 120 and 2/minute.
 
     Windows run on the emulator clock, so ``Emulator.advance_clock`` frees slots.
+
+    Added in 0.1.0.
     """
 
     vehicle_requests: int | None = None

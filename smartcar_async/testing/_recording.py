@@ -36,6 +36,8 @@ class RecordedRequest:
     ``path`` has no query string (that is in ``query``); ``headers`` looks up
     case-insensitively; ``body`` is the parsed JSON (or form fields for the
     OAuth endpoint), None when absent or unparseable; ``raw_body`` is the bytes.
+
+    Added in 0.1.0.
     """
 
     method: str

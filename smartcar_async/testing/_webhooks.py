@@ -33,7 +33,7 @@ SIGNATURE_HEADER = "SC-Signature"
 
 @attrs.frozen
 class WebhookDelivery:
-    """What the receiver answered to one delivery."""
+    """What the receiver answered to one delivery. Added in 0.1.0."""
 
     status: int
     body: Any

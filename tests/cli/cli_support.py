@@ -10,12 +10,13 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from support import TOKEN as TOKEN  # importable from here too, as it always was
+
 from smartcar_async.testing import Emulator, RecordedRequest
 
 #: The worktree's root: children import this tree's code, whatever is installed.
 ROOT = Path(__file__).resolve().parents[2]
 CLI = [sys.executable, "-m", "smartcar_async"]
-TOKEN = "tok-SECRET-cli-7e57c0de"  # distinctive, so a leak is easy to grep for
 # Guards against hangs only; no assertion is ever made about elapsed time.
 HANG_GUARD = 60.0
 V2 = "/v2.0/vehicles/"

@@ -15,7 +15,6 @@ import anyio
 import pytest
 from cli_support import (
     HANG_GUARD,
-    TOKEN,
     against,
     json_lines,
     run_cli,
@@ -24,6 +23,7 @@ from cli_support import (
     vehicle_requests,
     write,
 )
+from support import TOKEN
 
 from smartcar_async import __version__
 from smartcar_async._cli._run import _Outcome, _stop_on_signals

@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_support import TOKEN, against, run_cli, write
+from cli_support import against, run_cli, write
+from support import TOKEN
 
 from smartcar_async._cli._logs import REDACTED, Scrubber, install_logging
 from smartcar_async.testing import Emulator

@@ -14,8 +14,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from cli_support import HANG_GUARD, ROOT, TOKEN, against, run_cli, start_cli, write
+from cli_support import HANG_GUARD, ROOT, against, run_cli, start_cli, write
 from prometheus_client.parser import text_string_to_metric_families
+from support import TOKEN
 
 from smartcar_async.testing import Emulator
 

@@ -7,15 +7,8 @@ import json
 import re
 from pathlib import Path
 
-from cli_support import (
-    HANG_GUARD,
-    TOKEN,
-    against,
-    json_lines,
-    run_cli,
-    summary_value,
-    vehicle_requests,
-)
+from cli_support import HANG_GUARD, against, json_lines, run_cli, summary_value, vehicle_requests
+from support import TOKEN
 
 from smartcar_async import Client
 from smartcar_async.testing import Emulator

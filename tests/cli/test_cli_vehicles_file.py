@@ -6,15 +6,8 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
-from cli_support import (
-    TOKEN,
-    against,
-    json_lines,
-    run_cli,
-    vehicle_of,
-    vehicle_requests,
-    write,
-)
+from cli_support import against, json_lines, run_cli, vehicle_of, vehicle_requests, write
+from support import TOKEN
 
 from smartcar_async._cli._vehicles_file import (
     VehicleRow,

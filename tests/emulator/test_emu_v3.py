@@ -457,6 +457,7 @@ async def test_set_limit_and_destination(api: Api, emu: Emulator) -> None:
             v3(car.id, "/commands/charge/set-limit"), json={"data": {"attributes": bad}}
         )
         assert_v3_error(reply, 400, "VALIDATION", "INVALID_PARAMETER")
+    missing: Any
     for missing in (None, {"percent": 75}, {"data": {"attributes": {}}}):
         reply = await api.post(v3(car.id, "/commands/charge/set-limit"), json=missing)
         assert_v3_error(reply, 400, "VALIDATION", "MISSING_PARAMETER")

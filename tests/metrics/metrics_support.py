@@ -2,32 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from leftovers import assert_no_leftover_tasks as assert_no_leftover_tasks
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from smartcar_async import Client
-
-TOKEN = "tok-SECRET-3f9a7c1e"  # distinctive, so a leak is easy to grep for
-
-# Guards against hangs only; no assertion is ever made about elapsed time.
-HANG_GUARD = 10.0
-
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
-
-
-def make_client(origin: str, **kwargs: Any) -> Client:
-    """A client for loopback tests: quick retries, bounded timeouts unless overridden."""
-    params: dict[str, Any] = {
-        "timeout": HANG_GUARD,
-        "close_timeout": 5.0,
-        "retry_backoff": 0.01,
-        "max_backoff": 0.05,
-    }
-    params.update(kwargs)
-    return Client(api_origin=origin, **params)
 
 
 def exposition(registry: CollectorRegistry) -> str:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from metrics_support import TOKEN, make_client
+from support import TOKEN, make_client
 
 import smartcar_async as sc
 from smartcar_async.testing import Emulator

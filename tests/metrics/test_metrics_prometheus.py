@@ -7,10 +7,11 @@ import datetime as dt
 
 import aiohttp
 import pytest
-from metrics_support import TOKEN, exposition, make_client, parse, total, value
+from metrics_support import exposition, parse, total, value
 from prometheus_client import CollectorRegistry
 from prometheus_client.metrics_core import Metric
 from prometheus_client.parser import text_string_to_metric_families
+from support import TOKEN, make_client
 
 import smartcar_async as sc
 from smartcar_async.metrics import DEFAULT_BUCKETS, PrometheusHooks, poll_outcome, serve_metrics

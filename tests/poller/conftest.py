@@ -3,7 +3,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
-from poller_support import assert_no_leftover_tasks, make_client
+from poller_support import make_client
+from support import assert_no_leftover_tasks
 
 from smartcar_async import Client
 from smartcar_async.testing import Emulator

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import select
@@ -13,21 +12,21 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import anyio
+import support
+from support import NO_RETRY
+from support import TOKEN as TOKEN  # importable from here too, as it always was
+from support import assert_no_leftover_tasks as assert_no_leftover_tasks
 
 from smartcar_async import Client
 from smartcar_async._poller import FleetPoller, PollResult
-
-TOKEN = "tok-SECRET-poller-51c0ffee"  # distinctive, so a leak is easy to grep for
 
 # Guards against hangs only; no assertion is ever made about elapsed time.
 HANG_GUARD = 20.0
 
 
-def make_client(origin: str, **kwargs: Any) -> Client:
-    """A client with retries off (each test looks at single attempts) and bounded timeouts."""
-    params: dict[str, Any] = {"timeout": HANG_GUARD, "close_timeout": 5.0, "max_retries": 0}
-    params.update(kwargs)
-    return Client(api_origin=origin, **params)
+def make_client(origin: str, **overrides: Any) -> Client:
+    """`support.make_client` with retries off (each test looks at single attempts)."""
+    return support.make_client(origin, **{"timeout": HANG_GUARD, **NO_RETRY, **overrides})
 
 
 def vehicles(client: Client, ids: Iterable[str], **kwargs: Any) -> list[Any]:
@@ -55,18 +54,6 @@ def assert_every_round(results: Iterable[PollResult], ids: Iterable[str], rounds
     seen = [(r.vehicle_id, r.round) for r in results]
     assert len(seen) == len(set(seen)), "a vehicle got two results for one round"
     assert set(seen) == {(vid, n) for vid in ids for n in range(1, rounds + 1)}
-
-
-async def assert_no_leftover_tasks() -> None:
-    for _ in range(5):
-        await asyncio.sleep(0)
-    current = asyncio.current_task()
-    leftovers = [
-        t
-        for t in asyncio.all_tasks()
-        if t is not current and not t.done() and "_poller" in repr(t.get_coro())
-    ]
-    assert not leftovers, leftovers
 
 
 # ------------------------------------------------------------------------ CLI

@@ -13,7 +13,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from poller_support import CLI, TOKEN, json_lines, run_cli, run_cli_in_pty
+from poller_support import CLI, json_lines, run_cli, run_cli_in_pty
+from support import TOKEN
 
 from smartcar_async.__main__ import main
 from smartcar_async.testing import Emulator, Faults

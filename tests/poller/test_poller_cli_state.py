@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from poller_support import TOKEN, json_lines, requested, run_cli
+from poller_support import json_lines, requested, run_cli
+from support import TOKEN
 
 from smartcar_async.testing import Emulator
 

@@ -14,25 +14,26 @@ import pytest
 from poller_support import (
     HANG_GUARD,
     assert_every_round,
-    assert_no_leftover_tasks,
     by_vehicle,
     collect,
     make_client,
     vehicles,
 )
+from support import assert_no_leftover_tasks
 
 from smartcar_async import (
     APITimeoutError,
     BatchFlushed,
     Client,
     RateLimitError,
+    ReadName,
     ResponseReceived,
     VehicleStateError,
 )
 from smartcar_async._poller import READ_NAMES, FleetPoller, PollResult, shard_of
 from smartcar_async.testing import Emulator, Faults
 
-READS = ("odometer", "location", "tire_pressure")
+READS: tuple[ReadName, ...] = ("odometer", "location", "tire_pressure")
 
 
 async def test_every_round_accounts_for_every_vehicle_despite_faults(

@@ -7,9 +7,10 @@ from typing import Any
 
 import anyio
 import pytest
-from poller_support import TOKEN, assert_every_round, by_vehicle, collect, requested
+from poller_support import assert_every_round, by_vehicle, collect, requested
+from support import TOKEN
 
-from smartcar_async import Client
+from smartcar_async import Client, ReadName
 from smartcar_async._exceptions import (
     AuthenticationError,
     CompatibilityError,
@@ -18,7 +19,7 @@ from smartcar_async._exceptions import (
 from smartcar_async._poller import FleetPoller, PollResult
 from smartcar_async.testing import Emulator
 
-READS = ("odometer", "location")
+READS: tuple[ReadName, ...] = ("odometer", "location")
 
 
 def rounds_of(results: list[PollResult], vehicle_id: str) -> dict[int, PollResult]:

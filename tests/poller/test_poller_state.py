@@ -4,17 +4,27 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
-from poller_support import TOKEN, assert_every_round, by_vehicle, collect, requested
+from poller_support import assert_every_round, by_vehicle, collect, requested
+from support import TOKEN
 
-from smartcar_async import Client, ParkedRead, SQLiteState, StateError, Vehicle, VehicleRecord
+from smartcar_async import (
+    Client,
+    ParkedRead,
+    ReadName,
+    SQLiteState,
+    StateError,
+    Vehicle,
+    VehicleRecord,
+)
 from smartcar_async._poller import FleetPoller, PollResult
 from smartcar_async._state import token_lineage
 from smartcar_async.testing import Emulator
 
-READS = ("odometer", "location")
+READS: tuple[ReadName, ...] = ("odometer", "location")
 
 
 def incompatible(emu: Emulator, vehicle_id: str, path: str = "/odometer") -> None:
@@ -123,7 +133,7 @@ async def test_a_back_off_survives_a_restart(emu: Emulator, client: Client, tmp_
     car = emu.fleet.ids[0]
     emu.faults.asleep.add(car)
     path = tmp_path / "state.db"
-    options = {"reads": READS, "interval": 0.2, "jitter": 0.0, "backoff": 60.0}
+    options: dict[str, Any] = {"reads": READS, "interval": 0.2, "jitter": 0.0, "backoff": 60.0}
     async with SQLiteState(path) as store:
         async with FleetPoller(
             rounds=1, vehicles=[client.vehicle(car, access_token=TOKEN)], state=store, **options

@@ -130,9 +130,9 @@ def leases_of(server: RedisServer, namespace: str, pid: int) -> set[str]:
     finally:
         client.close()
     return {
-        vid.decode()
+        _text(vid)
         for vid, held in info.items()
-        if held.decode().split(" ", 1)[1].split(":")[-2] == str(pid)
+        if _text(held).split(" ", 1)[1].split(":")[-2] == str(pid)
     }
 
 
@@ -310,3 +310,7 @@ def test_a_missing_redis_package_is_a_usage_error(tmp_path: Path) -> None:
     )  # fmt: skip
     assert done.returncode == 2, done.stderr
     assert "pip install 'smartcar-async[redis]'" in done.stderr
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

@@ -16,8 +16,8 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from leftovers import wait_until
 from redis_support import RedisServer, require_redis_py
+from support import wait_until
 
 require_redis_py()
 

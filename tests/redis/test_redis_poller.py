@@ -19,7 +19,7 @@ from redis_support import RedisServer, require_redis_py
 
 require_redis_py()
 
-from smartcar_async import Client  # noqa: E402
+from smartcar_async import Client, ReadName  # noqa: E402
 from smartcar_async._poller import FleetPoller, PollResult  # noqa: E402
 from smartcar_async._shared_schedule import SharedSchedule  # noqa: E402
 from smartcar_async.redis import RedisState  # noqa: E402
@@ -28,7 +28,7 @@ from smartcar_async.testing import Emulator  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "poller"))
 from poller_support import assert_no_leftover_tasks, make_client, vehicles  # noqa: E402
 
-READS = ("odometer", "location")
+READS: tuple[ReadName, ...] = ("odometer", "location")
 GUARD = 40.0
 
 

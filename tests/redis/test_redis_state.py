@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 import pytest
 from redis_support import RedisServer, new_namespace, require_redis_py
@@ -122,7 +123,7 @@ async def test_every_key_is_under_the_namespace(redis_server: RedisServer, names
         await state.load_schedule(["v", "w"], rounds=1)
         await state.claim("worker", max_n=1, lease=30)
         async with state.lock(LINEAGE):
-            keys = await state._client.keys("*")
+            keys: list[Any] = await state._client.keys("*")
     names = sorted(k.decode() for k in keys if k.decode().startswith(f"smartcar_async:{namespace}"))
     assert len(names) >= 10
     assert all(name.startswith(f"smartcar_async:{namespace}:") for name in names)

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from redis_support import RedisServer, require_redis_py
 
@@ -128,8 +129,8 @@ def test_four_processes_share_a_schedule_and_survive_a_kill_9(
     twice = {key for key, names in claimed.items() if len(names) > 1}
     assert all(len(names) <= 2 for names in claimed.values())
     assert twice <= held_by_w0
-    last_claim = [row["claim"] for row in rows["w0"] if "claim" in row][-1]
-    assert twice == {(vid, k) for vid, k in last_claim}  # type: ignore[misc]
+    last_claim: Any = [row["claim"] for row in rows["w0"] if "claim" in row][-1]
+    assert twice == {(vid, k) for vid, k in last_claim}
     assert len(twice) == 50
     # Every worker took part.
     assert all(any("claim" in row for row in r) for r in rows.values())

@@ -3,7 +3,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
-from leftovers import assert_no_leftover_tasks
+from support import assert_no_leftover_tasks
 from v3_support import make_v3_client
 
 from smartcar_async import Client

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from leftovers import assert_no_leftover_tasks
+from support import assert_no_leftover_tasks
 from v3_support import HANG_GUARD, make_v3_client
 
 import smartcar_async as sc

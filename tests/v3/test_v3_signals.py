@@ -27,8 +27,10 @@ SOC = "tractionbattery-stateofcharge"
 VIN = "vehicleidentification-vin"
 
 
-def v3(client: Client, vehicle: SimulatedVehicle, token: str, **kw: object) -> VehicleV3:
-    return client.vehicle(vehicle.id, access_token=token, api_version="3", **kw)  # type: ignore[arg-type]
+def v3(
+    client: Client, vehicle: SimulatedVehicle, token: str, user_id: str | None = None
+) -> VehicleV3:
+    return client.vehicle(vehicle.id, access_token=token, api_version="3", user_id=user_id)
 
 
 async def test_mixed_success_and_error_signals_reach_their_own_callers(

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import math
-from typing import Any
+from typing import Any, Literal
 
 import attrs
 import pytest
 from v3_support import v3_requests
 
-from smartcar_async import Client, CompatibilityError, SmartcarError, Vehicle, VehicleV3
+from smartcar_async import Client, CompatibilityError, Odometer, SmartcarError, Vehicle, VehicleV3
 from smartcar_async.testing import Emulator
 
 READS = (
@@ -51,11 +51,15 @@ def _close(a: Any, b: Any, imperial: bool) -> bool:
 @pytest.mark.parametrize("units", ["metric", "imperial"])
 @pytest.mark.parametrize("powertrain", ["EV", "ICE", "PHEV"])
 async def test_v2_named_reads_equal_the_v2_reads_in_one_request(
-    emu: Emulator, client: Client, token: str, units: str, powertrain: str
+    emu: Emulator,
+    client: Client,
+    token: str,
+    units: Literal["metric", "imperial"],
+    powertrain: Literal["EV", "ICE", "PHEV"],
 ) -> None:
     vehicle = emu.fleet.with_powertrain(powertrain)[0]
-    v2 = client.vehicle(vehicle.id, access_token=token, unit_system=units)  # type: ignore[arg-type]
-    v3 = client.vehicle(vehicle.id, access_token=token, unit_system=units, api_version="3")  # type: ignore[arg-type]
+    v2 = client.vehicle(vehicle.id, access_token=token, unit_system=units)
+    v3 = client.vehicle(vehicle.id, access_token=token, unit_system=units, api_version="3")
     emu.freeze_clock()  # the simulated cars drive on between the two reads otherwise
     emu.clear_requests()
     got = await asyncio.gather(*(getattr(v3, r)() for r in READS), return_exceptions=True)
@@ -64,6 +68,7 @@ async def test_v2_named_reads_equal_the_v2_reads_in_one_request(
     for name, a, b in zip(READS, got, want, strict=True):
         assert _close(a, b, units == "imperial"), (name, a, b)
     odometer = got[READS.index("odometer")]
+    assert isinstance(odometer, Odometer)
     assert odometer.meta.unit_system == units
     assert odometer.meta.data_age is not None
 
@@ -153,9 +158,9 @@ async def test_handles_keep_their_version_and_refuse_bad_arguments(
             return "x"
 
     with pytest.raises(ValueError, match="user_id"):
-        client.vehicle(vehicle_id, access_token=AppSource(), api_version="3")  # type: ignore[arg-type]
+        client.vehicle(vehicle_id, access_token=AppSource(), api_version="3")
     with pytest.raises(ValueError, match="api_version='3'"):
-        client.vehicle(vehicle_id, access_token=AppSource())  # type: ignore[arg-type]
+        client.vehicle(vehicle_id, access_token=AppSource())
     with pytest.raises(ValueError):
         client.vehicle(vehicle_id, access_token=token, user_id="u-1")  # type: ignore[call-overload]
     with pytest.raises(ValueError):

@@ -8,7 +8,7 @@ import traceback
 
 import aiohttp
 import pytest
-from leftovers import assert_no_leftover_tasks, wait_until
+from support import assert_no_leftover_tasks, wait_until
 from v3auth_support import CLIENT_ID, CLIENT_SECRET
 
 import smartcar_async as sc

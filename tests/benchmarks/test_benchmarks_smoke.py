@@ -1,0 +1,49 @@
+"""The benchmark harness starts, runs every scenario in its tiny mode, and writes its report.
+
+No timing is asserted: the benchmarks are not part of the suite's pass or fail;
+this only guards the one command in benchmarks/README.md against bit rot.
+Plots are drawn when matplotlib (the ``bench`` extra) is installed and
+skipped otherwise, so the test needs only the ``dev`` extra.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+HARNESS = ROOT / "benchmarks" / "run.py"
+
+
+@pytest.mark.timeout(180)
+def test_smoke_mode_runs_every_scenario_and_writes_its_report(tmp_path: Path) -> None:
+    pytest.importorskip("smartcar", reason="the official SDK is one of the contenders")
+    if not HARNESS.exists():
+        pytest.skip("no benchmarks/ directory in this tree (e.g. an installed sdist)")
+    proc = subprocess.run(
+        [sys.executable, str(HARNESS), "--smoke", "--out", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=170,
+        check=False,
+    )
+    assert proc.returncode == 0, f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert sorted(results["scenarios"]) == ["1", "2", "3", "4", "5", "6", "7"]
+    fleet = results["scenarios"]["2"]["contenders"]
+    assert sorted(fleet) == ["aiohttp", "official_sdk", "smartcar_async"]
+    # Every contender answered every read, and coalescing sent fewer requests.
+    for summary in fleet.values():
+        assert summary["ok"] == summary["reads"]
+    assert fleet["smartcar_async"]["requests"] < fleet["aiohttp"]["requests"]
+
+    report = (tmp_path / "RESULTS.md").read_text()
+    assert "## Scenario 7" in report
+    # The harness wrote into --out only; the committed RESULTS.md is another file.
+    assert (tmp_path / "RESULTS.md").resolve() != (ROOT / "benchmarks" / "RESULTS.md").resolve()
