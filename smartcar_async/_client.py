@@ -222,6 +222,7 @@ class Client:
             shared=state if isinstance(state, SharedLimits) else None,
             v3_origin=self._v3_origin,
         )
+
         def coalescer(executor: Executor) -> Coalescer:
             return Coalescer(
                 executor=executor,

@@ -217,4 +217,3 @@ def _basic_password(credential: str) -> str | None:
         return None
     _user, colon, password = decoded.partition(":")
     return password if colon else None
-

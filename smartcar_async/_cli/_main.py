@@ -101,6 +101,7 @@ def _fatal(exc: BaseException) -> BaseException | None:
         exc = exc.exceptions[0]
     return exc if isinstance(exc, SmartcarError | OSError) else None
 
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``smartcar-async`` command line; return its exit status.
 

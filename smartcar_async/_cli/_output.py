@@ -156,4 +156,3 @@ def _write_json(path: str, data: dict[str, Any]) -> None:
         json.dump(data, handle, indent=2, allow_nan=False)
         handle.write("\n")
     os.replace(partial, path)
-

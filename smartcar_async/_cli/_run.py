@@ -127,7 +127,6 @@ async def _run(cfg: _Config, renderer: Renderer, writer: _Writer | None, outcome
         restore_signals()
 
 
-
 @attrs.frozen
 class _Jobs:
     """The run's pollers, and how the summary names what they poll."""

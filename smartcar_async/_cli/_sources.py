@@ -86,7 +86,6 @@ def _handle(
     return client.vehicle(row.vehicle_id, access_token=row.access_token, unit_system=unit_system)
 
 
-
 def _warn_expired(rows: Sequence[VehicleRow]) -> None:
     now = dt.datetime.now(dt.UTC)
     lines = [
@@ -104,4 +103,3 @@ def _warn_expired(rows: Sequence[VehicleRow]) -> None:
             shown,
             extra={"event": "tokens_expired", "lines": lines},
         )
-

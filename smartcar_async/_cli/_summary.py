@@ -336,4 +336,3 @@ def summary_rows(
         ("Results", results),
         ("Exit status", f"{exit_status} ({EXIT_STATUSES.get(exit_status, 'unknown')})"),
     ]
-

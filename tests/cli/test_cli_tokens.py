@@ -176,9 +176,7 @@ def test_rounds_across_expiries_all_succeed_and_each_refresh_token_is_spent_once
     assert_no_secrets(done.stdout + done.stderr, emu, [*file_tokens, *grants])
 
 
-def test_vehicles_sharing_a_refresh_token_share_one_refresh(
-    emu: Emulator, tmp_path: Path
-) -> None:
+def test_vehicles_sharing_a_refresh_token_share_one_refresh(emu: Emulator, tmp_path: Path) -> None:
     # No expires_at: the file's pairs count as expired, so the first use refreshes.
     listing, file_tokens = fleet(emu, tmp_path / "fleet.csv", expires=False)
     state = tmp_path / "fleet.state"
@@ -300,8 +298,6 @@ def test_the_auth_origin_comes_from_the_environment(emu: Emulator, tmp_path: Pat
     args = poll_args(emu, listing, tmp_path / "s.db", tmp_path, "run")
     at = args.index("--auth-origin")
     del args[at : at + 2]
-    done = run_cli(
-        [*args, "--rounds", "1"], env={**CREDENTIALS, "SMARTCAR_AUTH_ORIGIN": emu.url}
-    )
+    done = run_cli([*args, "--rounds", "1"], env={**CREDENTIALS, "SMARTCAR_AUTH_ORIGIN": emu.url})
     assert done.returncode == 0, done.stderr
     assert sorted(refresh_grants(emu)) == sorted(file_tokens)
