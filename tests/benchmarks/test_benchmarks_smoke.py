@@ -47,3 +47,23 @@ def test_smoke_mode_runs_every_scenario_and_writes_its_report(tmp_path: Path) ->
     assert "## Scenario 7" in report
     # The harness wrote into --out only; the committed RESULTS.md is another file.
     assert (tmp_path / "RESULTS.md").resolve() != (ROOT / "benchmarks" / "RESULTS.md").resolve()
+
+
+@pytest.mark.timeout(120)
+def test_the_v3_script_runs_in_its_smoke_mode(tmp_path: Path) -> None:
+    pytest.importorskip("smartcar", reason="the official SDK is one of the contenders")
+    script = ROOT / "benchmarks" / "v3_signals.py"
+    if not script.exists():
+        pytest.skip("no benchmarks/ directory in this tree (e.g. an installed sdist)")
+    proc = subprocess.run(
+        [sys.executable, str(script), "--smoke", "--out", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=110,
+        check=False,
+    )
+    assert proc.returncode == 0, f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+    results = json.loads((tmp_path / "v3_signals.json").read_text())
+    assert results["by_k"]
+    assert (tmp_path / "v3_signals.md").exists()
