@@ -53,6 +53,8 @@ class FrozenMap(Mapping[str, Any]):
 
     Unlike `types.MappingProxyType` it pickles (models travel between
     worker processes) and hashes, like the frozen models that hold it.
+
+    Added in 0.1.0.
     """
 
     __slots__ = ("_items",)
@@ -122,6 +124,8 @@ class SignalsMeta:
 
     ``total_count`` is the server's ``meta.totalCount``; ``pages`` how many
     pages were fetched to gather every signal (1 unless the answer was paged).
+
+    Added in 0.1.0.
     """
 
     request_id: str | None = None
