@@ -70,6 +70,8 @@ class _VehicleState:
         "failures",
         "last_round",
         "loaded",
+        "next_due",
+        "not_before",
         "parked",
         "removed",
         "vehicle",
@@ -87,6 +89,11 @@ class _VehicleState:
         # The last round dispatched (polled or skipped): a vehicle removed and
         # added again (a token rotation) must not be polled twice in a round.
         self.last_round: int = 0 if former is None else former.last_round
+        # When its next poll is planned (our clock), saved so that a restart
+        # does not poll at once a vehicle polled a moment before it.
+        self.next_due: float = -math.inf if former is None else former.next_due
+        # A stored next_due, holding back the first poll after a restart.
+        self.not_before: float = -math.inf if former is None else former.not_before
         # Heap entries are dropped lazily: a removed vehicle's entry is
         # skipped when it comes due, rather than searched for in the heap.
         self.removed = False
@@ -208,14 +215,16 @@ def _restore(state: _VehicleState, record: VehicleRecord, shift: float) -> None:
         state.parked.setdefault(
             name, _Park(stored.reason, stored.until + shift, stored.fingerprint)
         )
-    # ``next_due`` is not taken: a run's rounds start when it starts, and
-    # a back-off (``blocked_until``) is what may hold a vehicle back.
+    if record.next_due is not None:
+        # The poll planned before the restart: the first one of this run waits for it.
+        state.not_before = max(state.not_before, record.next_due + shift)
 
 
 def _record(state: _VehicleState, shift: float) -> VehicleRecord:
     """The state as a store keeps it (our clock + ``shift`` = epoch seconds)."""
     now = anyio.current_time()
     return VehicleRecord(
+        next_due=state.next_due + shift if state.next_due > now else None,
         blocked_until=state.blocked_until + shift if state.blocked_until > now else None,
         failures=state.failures,
         parked={

@@ -513,11 +513,18 @@ class FleetPoller:
         now = anyio.current_time()
         natural = max(self._slot(round_) + self._offset(state.vehicle.vehicle_id, round_), now)
         slot_end = self._slot(round_ + 1)
-        due = max(natural, state.blocked_until)
+        held = max(state.blocked_until, state.not_before)
+        due = max(natural, held)
         skip: SkipReason | None = None
         if due >= slot_end:
-            skip = "backoff" if state.blocked_until >= slot_end else "late"
+            # Held back for the whole slot: by a back-off, or (rarely: a longer
+            # interval than the last run's) by the poll planned before a restart.
+            skip = "backoff" if held >= slot_end else "late"
             due = natural
+        else:
+            state.not_before = -math.inf  # a stored due time holds back one poll only
+            state.next_due = due
+            self._saver.mark(state)
         self._sequence += 1
         heapq.heappush(self._heap, (due, self._sequence, state, round_, skip))
 

@@ -57,7 +57,10 @@ async def test_parked_reads_are_not_asked_again_after_a_restart(
         ) as poller:
             await collect(poller)
         stored = await store.load_vehicles(tokens)
-    assert set(stored) == {compat, narrow, refused}
+    # The healthy car's record holds only when its next poll was due (no park, no back-off).
+    assert {vid for vid, record in stored.items() if record.parked} == {compat, narrow, refused}
+    assert not stored[fine].parked
+    assert stored[fine].blocked_until is None
     assert {n: p.reason for n, p in stored[compat].parked.items()} == {"odometer": "COMPATIBILITY"}
     assert stored[compat].parked["odometer"].fingerprint is None
     assert stored[narrow].parked["odometer"].reason == "PERMISSION"
@@ -251,3 +254,33 @@ async def test_a_store_that_cannot_load_fails_the_entry_and_polls_nothing(
         async with poller:
             pass
     assert requested(emu, emu.fleet.ids[0], "/odometer") == 0
+
+
+async def test_a_restart_waits_for_the_poll_that_was_due_next(
+    emu: Emulator, client: Client, tmp_path: Path
+) -> None:
+    # A vehicle polled a moment before a restart is not polled again at once:
+    # the store keeps when its next poll was due, and the new run waits for it.
+    car = emu.fleet.ids[0]
+    path = tmp_path / "state.db"
+    options: dict[str, Any] = {"reads": READS, "interval": 1.5, "jitter": 0.0}
+    handle = [client.vehicle(car, access_token=TOKEN)]
+    async with SQLiteState(path) as store:
+        async with FleetPoller(rounds=2, vehicles=handle, state=store, **options) as poller:
+            with anyio.fail_after(10):
+                async for result in poller.results():
+                    assert result.ok
+                    break  # stop right after round 1: round 2 was planned, not polled
+        stored = await store.load_vehicles([car])
+    due = stored[car].next_due
+    assert due is not None
+    assert time.time() < due <= time.time() + 1.5
+
+    async with (
+        SQLiteState(path) as store,
+        FleetPoller(rounds=1, vehicles=handle, state=store, **options) as poller,
+    ):
+        results = await collect(poller)
+    assert [r.ok for r in results] == [True]
+    # Its first poll of the new run went out when the old run had planned it, not at once.
+    assert results[0].started_at.timestamp() >= due - 0.05
