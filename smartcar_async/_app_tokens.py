@@ -22,7 +22,6 @@ recognise an application token by ``getattr(source, "application_token", False)`
 from __future__ import annotations
 
 import asyncio
-import enum
 import logging
 import math
 import re
@@ -35,7 +34,7 @@ import aiohttp
 
 from . import _origins
 from ._account._api import client_credentials
-from ._account._http import DEFAULT_TIMEOUT, open_session
+from ._account._http import DEFAULT_TIMEOUT, SessionSlot, open_session
 from ._exceptions import ClientClosedError, InvalidResponseError, SmartcarError
 from ._transport import USER_AGENT, RawResponse, Transport
 from ._validate import check_bound, check_seconds
@@ -51,12 +50,6 @@ DEFAULT_LIFETIME: Final = 3600
 #: sooner, the 401 it then gets renews it through ``refresh``.
 MAX_LIFETIME: Final = 24 * 3600
 _DIGITS: Final = re.compile(r"[0-9]+")
-
-
-class _State(enum.Enum):
-    UNOPENED = "unopened"
-    OPENED = "opened"
-    CLOSED = "closed"
 
 
 class AppTokenSource:
@@ -94,14 +87,12 @@ class AppTokenSource:
     application_token: ClassVar[bool] = True
 
     __slots__ = (
-        "_borrowed",
         "_client_secret",
         "_expires_at",
         "_fresh_until",
         "_inflight",
         "_margin",
-        "_owned",
-        "_state",
+        "_session",
         "_timeout",
         "_token",
         "_token_url",
@@ -129,9 +120,7 @@ class AppTokenSource:
             )
         self._timeout = check_bound("timeout", timeout)
         self._margin = check_seconds("refresh_margin", refresh_margin)
-        self._borrowed = session
-        self._owned: aiohttp.ClientSession | None = None
-        self._state = _State.UNOPENED
+        self._session = SessionSlot("AppTokenSource", session)
         self._token: str | None = None
         # time.monotonic() values: a wall-clock jump must not age or rejuvenate a token.
         self._expires_at = 0.0
@@ -143,13 +132,7 @@ class AppTokenSource:
     # ------------------------------------------------------------ lifecycle
 
     async def __aenter__(self) -> Self:
-        if self._state is _State.CLOSED:
-            raise ClientClosedError("This AppTokenSource is closed; create a new one")
-        if self._state is _State.OPENED:
-            raise RuntimeError("This AppTokenSource is already open; enter it only once")
-        if self._borrowed is None:
-            self._owned = aiohttp.ClientSession()
-        self._state = _State.OPENED
+        self._session.open()
         return self
 
     async def __aexit__(
@@ -167,20 +150,18 @@ class AppTokenSource:
 
         Added in 0.1.0.
         """
-        self._state = _State.CLOSED
+        self._session.mark_closed()
         self._token = None
         task = self._inflight
         if task is not None and not task.done() and task.get_loop() is _running_loop():
             task.cancel()
             await asyncio.wait([task])
-        owned, self._owned = self._owned, None
-        if owned is not None:
-            await owned.close()
+        await self._session.close()
 
     @property
     def closed(self) -> bool:
         """True once :meth:`aclose` ran (or the ``async with`` block ended)."""
-        return self._state is _State.CLOSED
+        return self._session.closed
 
     @property
     def token_url(self) -> str:
@@ -198,7 +179,7 @@ class AppTokenSource:
         cached = "fresh" if self._is_fresh() else ("valid" if self._is_valid() else "none")
         return (
             f"<smartcar_async.AppTokenSource client_id={self.client_id!r} "
-            f"state={self._state.value} token={cached}>"
+            f"state={self._session.state} token={cached}>"
         )
 
     # ---------------------------------------------------------- TokenSource
@@ -237,8 +218,7 @@ class AppTokenSource:
     # ------------------------------------------------------------- internals
 
     def _check_open(self) -> None:
-        if self._state is _State.CLOSED:
-            raise ClientClosedError("This AppTokenSource is closed")
+        self._session.check_open()
 
     def _is_fresh(self) -> bool:
         return self._token is not None and time.monotonic() < self._fresh_until
@@ -277,7 +257,7 @@ class AppTokenSource:
     async def _fetch(self) -> str:
         try:
             started = time.monotonic()
-            async with open_session(self._borrowed or self._owned) as session:
+            async with open_session(self._session.session) as session:
                 resp = await Transport(session).request(
                     "POST",
                     self._token_url,

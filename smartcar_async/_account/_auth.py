@@ -14,7 +14,6 @@ and refusing the answer would lose the new one.
 
 from __future__ import annotations
 
-import enum
 import os
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -32,7 +31,7 @@ from .._secrets import REDACTED
 from .._transport import RawResponse
 from .._validate import check_bool, check_bound, check_str, check_token, format_flags
 from ._api import check_scopes, check_vin, client_credentials
-from ._http import DEFAULT_TIMEOUT, basic_auth, send
+from ._http import DEFAULT_TIMEOUT, SessionSlot, basic_auth, send
 
 __all__ = ["AuthClient"]
 
@@ -42,12 +41,6 @@ _MODES: Final = ("live", "simulated", "test")
 REFRESH_TOKEN_LIFETIME: Final = timedelta(days=60)
 #: The longest access-token lifetime taken from a token answer, in seconds (one year).
 MAX_EXPIRES_IN: Final = 365 * 24 * 3600
-
-
-class _State(enum.Enum):
-    UNOPENED = "unopened"
-    OPENED = "opened"
-    CLOSED = "closed"
 
 
 class AuthClient:
@@ -76,12 +69,10 @@ class AuthClient:
     """
 
     __slots__ = (
-        "_borrowed",
         "_client_secret",
         "_connect_origin",
         "_max_response_size",
-        "_owned",
-        "_state",
+        "_session",
         "_timeout",
         "_token_url",
         "client_id",
@@ -116,20 +107,12 @@ class AuthClient:
         self._connect_origin = _origins.connect_origin(connect_origin)
         self._timeout = check_bound("timeout", timeout)
         self._max_response_size = check_response_size(max_response_size)
-        self._borrowed = session
-        self._owned: aiohttp.ClientSession | None = None
-        self._state = _State.UNOPENED
+        self._session = SessionSlot("AuthClient", session)
 
     # ------------------------------------------------------------ lifecycle
 
     async def __aenter__(self) -> Self:
-        if self._state is _State.CLOSED:
-            raise ClientClosedError("This AuthClient is closed; create a new one")
-        if self._state is _State.OPENED:
-            raise RuntimeError("This AuthClient is already open; enter it only once")
-        if self._borrowed is None:
-            self._owned = aiohttp.ClientSession()
-        self._state = _State.OPENED
+        self._session.open()
         return self
 
     async def __aexit__(
@@ -145,15 +128,12 @@ class AuthClient:
 
         Added in 0.1.0.
         """
-        self._state = _State.CLOSED
-        owned, self._owned = self._owned, None
-        if owned is not None:
-            await owned.close()
+        await self._session.close()
 
     @property
     def closed(self) -> bool:
         """True once :meth:`aclose` ran (or the ``async with`` block ended)."""
-        return self._state is _State.CLOSED
+        return self._session.closed
 
     @property
     def token_url(self) -> str:
@@ -168,7 +148,7 @@ class AuthClient:
     def __repr__(self) -> str:
         return (
             f"<smartcar_async.AuthClient client_id={self.client_id!r} mode={self.mode!r} "
-            f"state={self._state.value}>"
+            f"state={self._session.state}>"
         )
 
     # --------------------------------------------------------------- Connect
@@ -273,15 +253,14 @@ class AuthClient:
         secrets: Sequence[str],
         sent_refresh: str | None = None,
     ) -> Access:
-        if self._state is _State.CLOSED:
-            raise ClientClosedError("This AuthClient is closed")
+        self._session.check_open()
         formatted = format_flags(flags)
         params = {"flags": formatted} if formatted else None
         try:
             resp = await send(
                 "POST",
                 self._token_url,
-                session=self._borrowed or self._owned,
+                session=self._session.session,
                 timeout=self._timeout,
                 authorization=basic_auth(self.client_id, self._client_secret),
                 params=params,

@@ -15,11 +15,13 @@ from typing import Any
 
 import aiohttp
 
+from .._exceptions import ClientClosedError
 from .._options import DEFAULT_MAX_RESPONSE_SIZE, DEFAULT_TIMEOUT
 from .._transport import USER_AGENT, RawResponse, Transport
 
 __all__ = [
     "DEFAULT_TIMEOUT",
+    "SessionSlot",
     "basic_auth",
     "open_session",
     "send",
@@ -75,3 +77,57 @@ async def send(
             timeout=timeout,
             redact=redact,
         )
+
+
+class SessionSlot:
+    """The session of an object that borrows one, or owns one while inside ``async with``.
+
+    Keeps the open/closed state that AuthClient and AppTokenSource share:
+    entering twice or after closing is refused, closing is idempotent and
+    closes only what was opened here.
+    """
+
+    __slots__ = ("_borrowed", "_name", "_owned", "_state")
+
+    def __init__(self, name: str, borrowed: aiohttp.ClientSession | None) -> None:
+        self._name = name
+        self._borrowed = borrowed
+        self._owned: aiohttp.ClientSession | None = None
+        self._state = "unopened"
+
+    @property
+    def session(self) -> aiohttp.ClientSession | None:
+        """The session to send on; None: open a short-lived one per request."""
+        return self._borrowed or self._owned
+
+    @property
+    def closed(self) -> bool:
+        return self._state == "closed"
+
+    @property
+    def state(self) -> str:
+        """``unopened``, ``opened`` or ``closed``, for reprs."""
+        return self._state
+
+    def open(self) -> None:
+        if self._state == "closed":
+            raise ClientClosedError(f"This {self._name} is closed; create a new one")
+        if self._state == "opened":
+            raise RuntimeError(f"This {self._name} is already open; enter it only once")
+        if self._borrowed is None:
+            self._owned = aiohttp.ClientSession()
+        self._state = "opened"
+
+    def check_open(self) -> None:
+        if self._state == "closed":
+            raise ClientClosedError(f"This {self._name} is closed")
+
+    def mark_closed(self) -> None:
+        self._state = "closed"
+
+    async def close(self) -> None:
+        """Mark closed and close the session opened here (a borrowed one stays open)."""
+        self._state = "closed"
+        owned, self._owned = self._owned, None
+        if owned is not None:
+            await owned.close()

@@ -402,11 +402,11 @@ async def test_async_with_owns_and_closes_one_session(emu: Emulator) -> None:
     auth = _auth(emu)
     async with auth as entered:
         assert entered is auth
-        owned = auth._owned
+        owned = auth._session._owned
         assert owned is not None
         assert not owned.closed
         await auth.exchange_code(emu.issue_code())
-        assert auth._owned is owned  # reused, not one per call
+        assert auth._session._owned is owned  # reused, not one per call
     assert owned.closed
     assert auth.closed
     await auth.aclose()  # idempotent
@@ -429,7 +429,7 @@ async def test_borrowed_session_is_used_and_left_open(
     emu: Emulator, session: aiohttp.ClientSession
 ) -> None:
     async with _auth(emu, session=session) as auth:
-        assert auth._owned is None
+        assert auth._session._owned is None
         await auth.exchange_code(emu.issue_code())
     assert not session.closed
     # Without `async with` and without a session, each call cleans up after itself
