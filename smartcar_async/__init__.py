@@ -173,6 +173,7 @@ from ._tokens import (
     TokenSource,
 )
 from ._v3_models import CommandResult, FrozenMap, Signal, Signals, SignalsMeta
+from ._v3_schedules import ChargeWindow, ScheduleResult
 from ._vehicle import (
     Vehicle,
 )
@@ -215,6 +216,7 @@ __all__ = [
     "ChargeScheduleTime",
     "ChargeVoltmeter",
     "ChargeWattmeter",
+    "ChargeWindow",
     "Chevrolet",
     "Client",
     "ClientClosedError",
@@ -275,6 +277,7 @@ __all__ = [
     "ResponseReceived",
     "RetryScheduled",
     "SQLiteState",
+    "ScheduleResult",
     "ServerError",
     "ServiceCost",
     "ServiceDetail",

@@ -62,10 +62,12 @@ Outcome = Signal | SmartcarError
 class _Fetched:
     """What one flight's request(s) brought back."""
 
-    __slots__ = ("meta", "request_id", "signals", "vehicle")
+    __slots__ = ("meta", "request_id", "signals", "vehicle", "wanted")
 
-    def __init__(self, request_id: str | None) -> None:
+    def __init__(self, request_id: str | None, wanted: frozenset[str] | None = None) -> None:
         self.request_id = request_id
+        #: The codes to build `Signal`s for (None: all); the rest are skipped unread.
+        self.wanted = wanted
         self.signals: dict[str, Outcome] = {}
         self.vehicle: Attributes | SmartcarError | None = None
         self.meta = SignalsMeta(request_id=request_id, fetched_at=dt.datetime.now(dt.UTC))
@@ -85,7 +87,10 @@ async def execute_signals(
             codes[path] = None
     params = {"flags": key.flags} if key.flags else None
     if everything or len(codes) > 1 or (codes and "/" in paths):
-        fetched = await _fetch_all(policy, key, params, spent, len(paths) > 1)
+        # Only the signals someone waits on become models (building all ~30 was
+        # most of a /signals read's client CPU); get_signals() wants them all.
+        wanted = None if everything else frozenset(codes)
+        fetched = await _fetch_all(policy, key, params, spent, len(paths) > 1, wanted)
     elif codes:
         fetched = await _fetch_one(policy, key, params, spent, next(iter(codes)))
     else:
@@ -144,9 +149,10 @@ async def _fetch_all(
     params: Mapping[str, str] | None,
     spent: int,
     batch: bool,
+    wanted: frozenset[str] | None,
 ) -> _Fetched:
     body, request_id = await _get(policy, key, "/signals", params, spent, batch)
-    fetched = _Fetched(request_id)
+    fetched = _Fetched(request_id, wanted)
     _read_page(fetched, body, request_id)
     fetched.meta = _signals_meta(body, fetched.meta)
     pages, offset = 1, _count(body)
@@ -195,6 +201,9 @@ def _add_signal(fetched: _Fetched, resource: object, at: Path) -> None:
     code = _code_of(resource)
     if code is None or code in fetched.signals:
         return  # nothing to route it by, or a repeat: the first answer wins
+    wanted = fetched.wanted
+    if wanted is not None and code not in wanted:
+        return
     try:
         fetched.signals[code] = read_signal(resource, fetched.request_id, at)
     except Mismatch as exc:

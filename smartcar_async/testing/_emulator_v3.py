@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from ._v3_schedules import schedules_of
 from ._v3_signals import CODES
 
 if TYPE_CHECKING:
@@ -21,7 +22,10 @@ class V3Surface:
       (``security/lock``, ``charge/set-limit`` ...): shapes, errors and check
       order are described in ``smartcar_async.testing._v3_routes``, the signal
       catalogue and per-signal statuses in ``_v3_signals``, the commands in
-      ``_v3_commands``. Point the official SDK at it with
+      ``_v3_commands``; ``POST .../charge-schedules/{daily|weekly|workweek}``
+      and ``DELETE .../charge-schedules/{id}`` (Tesla; Volvo daily only) in
+      ``_v3_schedules``, with `charge_schedules` to see what a vehicle holds.
+      Point the official SDK at it with
       ``SMARTCAR_VEHICLE_API_V3_ORIGIN={vehicle_api_url}`` (read at import).
     * ``POST {iam_url}/oauth2/token`` mints one-hour application tokens by
       client credentials; with one, send ``sc-user-id`` naming a user of the
@@ -119,6 +123,18 @@ class V3Surface:
         ):
             raise ValueError(f"slow_command_seconds must be >= 0 or None, not {value!r}")
         self._state.command_hold = None if value is None else float(value)
+
+    def charge_schedules(self, vehicle_id: str) -> dict[str, dict[str, Any]]:
+        """The v3 charge schedules a vehicle holds: id -> ``{"scheduleType", "location", ...}``.
+
+        A copy; what ``POST /v3/vehicles/{id}/charge-schedules/...`` created and
+        ``DELETE`` has not removed (see ``smartcar_async.testing._v3_schedules``).
+        Raises `KeyError` for a vehicle the fleet does not hold.
+        """
+        vehicle = self._state.fleet.get(vehicle_id)
+        if vehicle is None:
+            raise KeyError(vehicle_id)
+        return {sid: dict(record) for sid, record in schedules_of(vehicle).items()}
 
     # -- billing ---------------------------------------------------------------
 

@@ -19,8 +19,8 @@ way (409 ``VEHICLE_STATE`` ``CHARGING_PLUG_NOT_CONNECTED``, ``NOT_CHARGING``,
 {"executedAt", "completedAt", "durationInSeconds"}}}``. ``commandType`` is the
 path with ``/`` turned into ``-`` (only ``security-unlock`` and
 ``charge-set-limit`` are documented). A held (202) command says
-``executionMode: "async"`` (an unconfirmed value). Charge schedules are not
-emulated (404).
+``executionMode: "async"`` (an unconfirmed value). Charge schedules
+(``/charge-schedules/...``, not under ``/commands``) are in ``_v3_schedules``.
 """
 
 from __future__ import annotations
@@ -41,18 +41,47 @@ Params = dict[str, Any]
 
 @attrs.frozen
 class Command:
+    """One v3 write. ``makes`` (upper case) narrows ``capability`` to those makes;
+    ``check`` runs before a held command is answered (so its error is an HTTP
+    status, not a 202 body); ``render`` builds the success document from
+    ``run``'s outcome (default: a command execution)."""
+
     command_type: str
     scope: str
     capability: str
-    run: Callable[[SimulatedVehicle, Params], None]
+    run: Callable[[SimulatedVehicle, Params], Any]
     parse: Callable[[Any], Params] | None = None
+    makes: frozenset[str] | None = None
+    check: Callable[[SimulatedVehicle, Params], None] | None = None
+    render: (
+        Callable[[Command, SimulatedVehicle, Params, Any, float, float, bool], dict[str, Any]]
+        | None
+    ) = None
+
+    def supports(self, vehicle: SimulatedVehicle) -> bool:
+        if self.capability not in vehicle.capabilities:
+            return False
+        return self.makes is None or vehicle.make.upper() in self.makes
+
+    def document(
+        self,
+        vehicle: SimulatedVehicle,
+        params: Params,
+        outcome: Any,
+        started: float,
+        finished: float,
+        held: bool,
+    ) -> dict[str, Any]:
+        if self.render is not None:
+            return self.render(self, vehicle, params, outcome, started, finished, held)
+        return execution(self, params, started, finished, held)
 
 
-def _invalid(name: str, message: str) -> ApiError:
+def invalid(name: str, message: str) -> ApiError:
     return ApiError("VALIDATION", "INVALID_PARAMETER", description=message)
 
 
-def _attributes(body: Any) -> Mapping[str, Any]:
+def attributes_of(body: Any) -> Mapping[str, Any]:
     data = body.get("data") if isinstance(body, dict) else None
     attributes = data.get("attributes") if isinstance(data, dict) else None
     if not isinstance(attributes, dict):
@@ -64,30 +93,30 @@ def _attributes(body: Any) -> Mapping[str, Any]:
     return attributes
 
 
-def _number(attributes: Mapping[str, Any], name: str, low: float, high: float) -> float:
+def number(attributes: Mapping[str, Any], name: str, low: float, high: float) -> float:
     if name not in attributes:
         raise ApiError("VALIDATION", "MISSING_PARAMETER", description=f'"{name}" is required')
     value = attributes[name]
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise _invalid(name, f'"{name}" must be a number')
+        raise invalid(name, f'"{name}" must be a number')
     if not low <= value <= high:
-        raise _invalid(name, f'"{name}" must be between {low:g} and {high:g}')
+        raise invalid(name, f'"{name}" must be between {low:g} and {high:g}')
     return float(value)
 
 
 def _parse_limit(body: Any) -> Params:
-    attributes = _attributes(body)
-    percent = _number(attributes, "percent", 50, 100)
+    attributes = attributes_of(body)
+    percent = number(attributes, "percent", 50, 100)
     if percent != int(percent):
-        raise _invalid("percent", '"percent" must be an integer')
+        raise invalid("percent", '"percent" must be an integer')
     return {"percent": int(percent)}
 
 
 def _parse_destination(body: Any) -> Params:
-    attributes = _attributes(body)
+    attributes = attributes_of(body)
     return {
-        "latitude": _number(attributes, "latitude", -90, 90),
-        "longitude": _number(attributes, "longitude", -180, 180),
+        "latitude": number(attributes, "latitude", -90, 90),
+        "longitude": number(attributes, "longitude", -180, 180),
     }
 
 

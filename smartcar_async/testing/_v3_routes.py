@@ -25,6 +25,10 @@ Routes (relative to ``/v3/vehicles/{id}``; anything else under ``/v3`` is 404
   seconds and then the final result as the body of the same response, as the
   docs describe long commands (findings item 17); a command that fails while
   held carries its ``{"errors": [...]}`` in the 202 body.
+* ``POST /charge-schedules/{daily|weekly|workweek}`` and ``DELETE
+  /charge-schedules/{scheduleId}``: see ``_v3_schedules``; answered like the
+  commands (200, or a held 202), with the same checks, plus a make check
+  (501) and, for a delete, an unknown id (404) before any hold.
 
 Order of checks: route (404) -> scripted/random HTTP faults -> Bearer auth
 (401) and ``sc-user-id`` (400) -> application bucket (429 SMARTCAR_API) ->
@@ -48,8 +52,9 @@ from ._auth import Grant
 from ._errors import ApiError, authentication, not_capable, permission, vehicle_state
 from ._fleet import SimulatedVehicle
 from ._iam import v3_grant
-from ._v3_commands import COMMANDS, Command, execution
+from ._v3_commands import COMMANDS, Command, Params
 from ._v3_errors import errors_body, invalid_path, signal_not_found
+from ._v3_schedules import DELETE_SCHEDULE, SCHEDULES
 
 if TYPE_CHECKING:
     from ._server import State
@@ -58,6 +63,7 @@ Result = tuple[int, Any, Mapping[str, str] | None]
 
 _SIGNALS = "/signals"
 _SIGNAL_PREFIX = "/signals/"
+_SCHEDULE_PREFIX = "/charge-schedules/"
 
 
 @attrs.frozen
@@ -107,9 +113,14 @@ class V3Api:
             if sub.startswith(_SIGNAL_PREFIX) and code and "/" not in code:
                 return self._signal(request, vehicle_id, code, base)
         elif method == "POST":
-            command = COMMANDS.get(sub)
+            command = COMMANDS.get(sub) or SCHEDULES.get(sub)
             if command is not None:
                 return self._command(request, vehicle_id, command, body)
+        elif method == "DELETE":
+            schedule_id = sub[len(_SCHEDULE_PREFIX) :]
+            if sub.startswith(_SCHEDULE_PREFIX) and schedule_id and "/" not in schedule_id:
+                extra = {"scheduleId": schedule_id}
+                return self._command(request, vehicle_id, DELETE_SCHEDULE, None, extra)
         raise invalid_path()
 
     # -- shared checks ---------------------------------------------------------
@@ -191,12 +202,17 @@ class V3Api:
     # -- commands --------------------------------------------------------------
 
     def _command(
-        self, request: web.Request, vehicle_id: str, command: Command, body: Any
+        self,
+        request: web.Request,
+        vehicle_id: str,
+        command: Command,
+        body: Any,
+        extra: Params | None = None,
     ) -> Result:
         grant, vehicle = self._access(request, vehicle_id, need_user=True)
         if not grant.has_scope(command.scope):
             raise permission()
-        if command.capability not in vehicle.capabilities:
+        if not command.supports(vehicle):
             raise not_capable()
         self._take_slot(vehicle)
         state = self.state
@@ -205,19 +221,25 @@ class V3Api:
         if vehicle.id in state.faults.unreachable:
             raise vehicle_state("UNREACHABLE")
         params = command.parse(body) if command.parse is not None else {}
+        if extra:
+            params = {**params, **extra}
+        if command.check is not None:
+            command.check(vehicle, params)
         started = state.clock.wall()
         hold = state.command_hold
         if hold is None:
-            command.run(vehicle, params)
+            outcome = command.run(vehicle, params)
             state.billing.bill(vehicle.id)
-            return 200, execution(command, params, started, state.clock.wall(), False), None
+            finished = state.clock.wall()
+            return 200, command.document(vehicle, params, outcome, started, finished, False), None
 
         def finish() -> Any:
             try:
-                command.run(vehicle, params)
+                outcome = command.run(vehicle, params)
             except ApiError as error:
                 return errors_body(error)
             state.billing.bill(vehicle.id)
-            return execution(command, params, started, state.clock.wall(), True)
+            finished = state.clock.wall()
+            return command.document(vehicle, params, outcome, started, finished, True)
 
         return 202, Deferred(hold, finish), None
