@@ -149,7 +149,8 @@ class Client:
             ``stats.shared_state_unavailable``, logged once per outage).
         cache_size: the most answers and webhook readings kept for reuse by
             handles with ``max_age`` (see :meth:`vehicle`), least recently
-            used vehicles dropped first; 0 keeps none. About 0.4 kB each.
+            used vehicles dropped first; 0 keeps none. About 0.75 kB each,
+            the answer included; 50,000 by default.
 
     Added in 0.1.0.
     """

@@ -143,7 +143,7 @@ class Meta:
     with ``max_age``), and ``age`` then says how old it was, in seconds:
     time since ``fetched_at`` (or since it was received) when it was handed out.
 
-    Added in 0.1.0; ``reused`` and ``age`` in 0.2.0.
+    Added in 0.1.0. ``reused`` and ``age``: 0.2.0.
     """
 
     data_age: datetime | None = None

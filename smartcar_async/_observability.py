@@ -205,7 +205,7 @@ class ClientStats:
     ``webhook_reused_reads`` those of them answered by webhook readings, and
     ``webhook_readings_ingested`` the readings ``ingest_webhook`` stored.
 
-    Added in 0.1.0; the reuse counters in 0.2.0.
+    Added in 0.1.0. The reuse counters: 0.2.0.
     """
 
     logical_reads: int = 0
