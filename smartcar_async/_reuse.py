@@ -185,7 +185,9 @@ class ReadingCache:
 
     One per client (``client.readings``). A poller asks it whether a read
     would be answered without a request (:meth:`is_fresh`, :meth:`lookup`)
-    before it spends one. Added in 0.2.0.
+    before it spends one. ``monotonic`` and ``wall`` are the clocks it ages
+    entries by (``time.monotonic``, ``time.time``); a simulation may replace
+    both. Added in 0.2.0.
     """
 
     __slots__ = (
