@@ -13,7 +13,7 @@ makes is one of three:
 
 `ClientIO` is the client's: reads go to its coalescer, requests to its
 `SendPolicy`, both bounded by the handle's deadline. A handle with
-``max_age`` holds a `_reuse.ReusingIO` around it instead, which asks the
+``max_age`` holds a `ReusingIO` around it instead, which asks the
 client's `ReadingCache` before the coalescer; a handle without one pays
 nothing for the cache. Every write drops what it may change from the cache.
 """
@@ -33,10 +33,10 @@ from ._exceptions import APITimeoutError
 from ._models import Meta
 from ._observability import Counters
 from ._policy import SendPolicy
-from ._reuse import ReadingCache, ReusingIO
+from ._reuse import ReadingCache, scope_of
 from ._transport import RawResponse
 
-__all__ = ["ClientIO", "VehicleIO"]
+__all__ = ["ClientIO", "ReusingIO", "VehicleIO"]
 
 T = TypeVar("T")
 
@@ -214,6 +214,95 @@ class ClientIO:
         """Give the requests sent on their own ``timeout`` seconds to finish."""
         if self._inflight:
             await asyncio.wait(set(self._inflight), timeout=timeout)
+
+
+class ReusingIO:
+    """The `VehicleIO` of a handle with ``max_age``: the client's, with the cache asked first."""
+
+    __slots__ = ("_cache", "_io", "_key", "_scope", "max_age")
+
+    def __init__(self, io: VehicleIO, cache: ReadingCache, max_age: float) -> None:
+        self._io = io
+        self._cache = cache
+        cache.used = True
+        self.max_age: float | None = max_age
+        self._key: QueueKey | None = None
+        self._scope: tuple[object, ...] = ()
+
+    @property
+    def readings(self) -> ReadingCache:
+        return self._cache
+
+    def check_usable(self) -> None:
+        self._io.check_usable()
+
+    def with_max_age(self, max_age: float | None) -> VehicleIO:
+        return self._io.with_max_age(max_age)
+
+    def _scope_of(self, key: QueueKey) -> tuple[object, ...]:
+        if key is not self._key:  # one handle, one key: computed once
+            self._scope = scope_of(key)
+            self._key = key
+        return self._scope
+
+    def read(self, key: QueueKey, path: str, model: type[T]) -> Coroutine[Any, Any, T]:
+        self._io.check_usable()
+        scope = self._scope_of(key)
+        max_age = self.max_age
+        assert max_age is not None
+        hit = self._cache.reuse(key, scope, path, model, max_age)
+        if hit is not None:
+            return _ready(hit)
+        return self._fill(key, scope, path, self._io.read(key, path, model))
+
+    async def _fill(
+        self, key: QueueKey, scope: tuple[object, ...], path: str, read: Coroutine[Any, Any, T]
+    ) -> T:
+        since = self._cache.epoch()
+        value = await read
+        self._cache.store(key, scope, path, value, since)
+        return value
+
+    def send(
+        self,
+        method: str,
+        key: QueueKey,
+        path: str,
+        *,
+        unit_system: str | None,
+        params: Mapping[str, str] | None = None,
+        json_body: Any = None,
+        write: bool,
+        auth: str | None = None,
+        model: type[T],
+    ) -> Coroutine[Any, Any, T]:
+        return self._io.send(
+            method,
+            key,
+            path,
+            unit_system=unit_system,
+            params=params,
+            json_body=json_body,
+            write=write,
+            auth=auth,
+            model=model,
+        )
+
+    def exchange(
+        self,
+        method: str,
+        key: QueueKey,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        json_body: Any = None,
+        write: bool,
+    ) -> Coroutine[Any, Any, RawResponse]:
+        return self._io.exchange(method, key, path, params=params, json_body=json_body, write=write)
+
+
+async def _ready(value: T) -> T:
+    return value
 
 
 @contextlib.contextmanager

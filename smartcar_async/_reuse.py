@@ -1,7 +1,7 @@
 """Freshness reuse: answers kept for reads with ``max_age``, and readings fed by webhooks.
 
 A handle made with ``max_age`` (``client.vehicle(..., max_age=300)`` or
-``car.with_options(max_age=300)``) reads through a `ReusingIO`, which asks the
+``car.with_options(max_age=300)``) reads through an `_io.ReusingIO`, which asks the
 client's one `ReadingCache` before it queues a read: an answer to the same
 path of the same vehicle, credentials scope, unit system, flags and API
 version that is at most ``max_age`` seconds old is returned as it is (a copy
@@ -34,7 +34,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar
 
@@ -52,12 +52,10 @@ from ._validate import check_bound, check_request_path
 
 if TYPE_CHECKING:
     from ._coalescer import QueueKey
-    from ._io import VehicleIO
     from ._observability import Counters
-    from ._transport import RawResponse
     from ._vehicle import Vehicle
 
-__all__ = ["DEFAULT_CACHE_SIZE", "WRITE_EFFECTS", "Reading", "ReadingCache", "ReusingIO"]
+__all__ = ["DEFAULT_CACHE_SIZE", "WRITE_EFFECTS", "Reading", "ReadingCache", "scope_of"]
 
 T = TypeVar("T")
 
@@ -609,92 +607,3 @@ def _model_for(path: str) -> type[Any]:
     if not path.startswith("/"):
         return Signal
     return model_for_path(path)
-
-
-class ReusingIO:
-    """The `VehicleIO` of a handle with ``max_age``: the client's, with the cache asked first."""
-
-    __slots__ = ("_cache", "_io", "_key", "_scope", "max_age")
-
-    def __init__(self, io: VehicleIO, cache: ReadingCache, max_age: float) -> None:
-        self._io = io
-        self._cache = cache
-        cache.used = True
-        self.max_age: float | None = max_age
-        self._key: QueueKey | None = None
-        self._scope: tuple[object, ...] = ()
-
-    @property
-    def readings(self) -> ReadingCache:
-        return self._cache
-
-    def check_usable(self) -> None:
-        self._io.check_usable()
-
-    def with_max_age(self, max_age: float | None) -> VehicleIO:
-        return self._io.with_max_age(max_age)
-
-    def _scope_of(self, key: QueueKey) -> tuple[object, ...]:
-        if key is not self._key:  # one handle, one key: computed once
-            self._scope = scope_of(key)
-            self._key = key
-        return self._scope
-
-    def read(self, key: QueueKey, path: str, model: type[T]) -> Coroutine[Any, Any, T]:
-        self._io.check_usable()
-        scope = self._scope_of(key)
-        max_age = self.max_age
-        assert max_age is not None
-        hit = self._cache.reuse(key, scope, path, model, max_age)
-        if hit is not None:
-            return _ready(hit)
-        return self._fill(key, scope, path, self._io.read(key, path, model))
-
-    async def _fill(
-        self, key: QueueKey, scope: tuple[object, ...], path: str, read: Coroutine[Any, Any, T]
-    ) -> T:
-        since = self._cache.epoch()
-        value = await read
-        self._cache.store(key, scope, path, value, since)
-        return value
-
-    def send(
-        self,
-        method: str,
-        key: QueueKey,
-        path: str,
-        *,
-        unit_system: str | None,
-        params: Mapping[str, str] | None = None,
-        json_body: Any = None,
-        write: bool,
-        auth: str | None = None,
-        model: type[T],
-    ) -> Coroutine[Any, Any, T]:
-        return self._io.send(
-            method,
-            key,
-            path,
-            unit_system=unit_system,
-            params=params,
-            json_body=json_body,
-            write=write,
-            auth=auth,
-            model=model,
-        )
-
-    def exchange(
-        self,
-        method: str,
-        key: QueueKey,
-        path: str,
-        *,
-        params: Mapping[str, str] | None = None,
-        json_body: Any = None,
-        write: bool,
-    ) -> Coroutine[Any, Any, RawResponse]:
-        return self._io.exchange(method, key, path, params=params, json_body=json_body, write=write)
-
-
-async def _ready(value: T) -> T:
-    return value
