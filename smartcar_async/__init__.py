@@ -158,6 +158,7 @@ from ._options import (
     RequestBudget,
 )
 from ._poller import FleetPoller, PollResult
+from ._reuse import Reading, ReadingCache
 from ._sqlite_state import SQLiteState
 from ._state import (
     ParkedRead,
@@ -268,6 +269,8 @@ __all__ = [
     "RateLimitError",
     "RateLimited",
     "ReadName",
+    "Reading",
+    "ReadingCache",
     "RefreshingTokenSource",
     "RequestBudget",
     "Resolution",

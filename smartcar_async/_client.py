@@ -23,6 +23,7 @@ from ._endpoints import API_VERSION
 from ._exceptions import ClientClosedError
 from ._gates import Gates, TokenBucket
 from ._io import ClientIO
+from ._models_account import WebhookPayload
 from ._names import UnitSystem
 from ._observability import (
     BatchHook,
@@ -45,12 +46,19 @@ from ._origins import DEFAULT_API_ORIGIN
 from ._origins import api_origin as resolve_api_origin
 from ._origins import vehicle_api_origin as resolve_v3_origin
 from ._policy import RetryConfig, SendPolicy
+from ._reuse import DEFAULT_CACHE_SIZE, ReadingCache
 from ._shared import SharedLimits
 from ._state import StateStore
 from ._tokens import TokenSource
 from ._transport import USER_AGENT, Transport
 from ._v3 import execute_signals
-from ._validate import check_bound, check_int, check_seconds, check_user_agent
+from ._validate import (
+    check_bound,
+    check_int,
+    check_seconds,
+    check_unit_system,
+    check_user_agent,
+)
 from ._vehicle import Vehicle
 from ._vehicle_v3 import API_V3, VehicleV3
 
@@ -139,6 +147,10 @@ class Client:
             application) for all. While it cannot be reached, the client
             carries on with its local gates and ``request_budget`` (counted in
             ``stats.shared_state_unavailable``, logged once per outage).
+        cache_size: the most answers and webhook readings kept for reuse by
+            handles with ``max_age`` (see :meth:`vehicle`), least recently
+            used vehicles dropped first; 0 keeps none. About 0.75 kB each,
+            the answer included; 50,000 by default.
 
     Added in 0.1.0.
     """
@@ -170,6 +182,7 @@ class Client:
         on_response: Sequence[ResponseHook] = (),
         hooks: ClientHooks | Sequence[ClientHooks] = (),
         state: StateStore | None = None,
+        cache_size: int = DEFAULT_CACHE_SIZE,
     ) -> None:
         self._origin = resolve_api_origin(api_origin)
         self._v3_origin = resolve_v3_origin(vehicle_api_origin)
@@ -206,6 +219,7 @@ class Client:
         self._state = _State.UNOPENED
         self._closing: asyncio.Task[None] | None = None
         self._counters = Counters()
+        self._readings = ReadingCache(check_int("cache_size", cache_size), self._counters)
         self._hooks = Hooks(on_batch, on_response, observers=hooks, stats=self._counters.snapshot)
         self._policy = SendPolicy(
             retry=retry,
@@ -241,6 +255,7 @@ class Client:
             policy=self._policy,
             counters=self._counters,
             check_usable=self._check_usable,
+            readings=self._readings,
         )
         # API v3 reads queue apart (their keys differ anyway) behind their own executor.
         self._v3_coalescer = coalescer(functools.partial(execute_signals, self._policy))
@@ -249,6 +264,7 @@ class Client:
             policy=self._policy,
             counters=self._counters,
             check_usable=self._check_usable,
+            readings=self._readings,
         )
 
     # ------------------------------------------------------------ lifecycle
@@ -320,6 +336,34 @@ class Client:
         """A snapshot of this client's counters (reads, HTTP requests, dedupe hits...)."""
         return self._counters.snapshot()
 
+    @property
+    def readings(self) -> ReadingCache:
+        """The answers and webhook readings kept for handles with ``max_age``.
+
+        Ask it whether a read would be answered without a request
+        (``client.readings.is_fresh(car, "/odometer", max_age=300)``).
+        """
+        return self._readings
+
+    def ingest_webhook(self, payload: WebhookPayload, *, unit_system: UnitSystem = "metric") -> int:
+        """Keep a webhook delivery's readings, so reads with ``max_age`` are answered from them.
+
+        ``payload`` is a parsed delivery: ``client.ingest_webhook(parse_webhook(raw))``
+        once its signature is verified. v4 ``VEHICLE_STATE`` signals answer
+        ``get_signal(code)`` and the v2-named reads built from them (the same
+        models as a polled read, in the handle's unit system); v2 data events
+        answer the reads of their paths. ``unit_system`` is that of v2 items
+        that do not say (``sc-unit-system``). Failed signals and items are
+        never kept, and a reading older than the one kept (by the data's own
+        timestamps) never replaces it: deliveries are at least once and
+        unordered. Readings answer handles of any token without ``flags``.
+
+        Returns the number of readings stored. No I/O; callable from any
+        thread that owns the client's loop, or before it is opened.
+        Added in 0.2.0.
+        """
+        return self._readings.ingest(payload, check_unit_system(unit_system))
+
     def __repr__(self) -> str:
         return f"<smartcar_async.Client origin={self._origin!r} state={self._state.value}>"
 
@@ -335,6 +379,7 @@ class Client:
         flags: Mapping[str, str | bool | int | float] | None = ...,
         api_version: Literal["2.0"] = ...,
         user_id: None = ...,
+        max_age: float | None = ...,
     ) -> Vehicle: ...
 
     @overload
@@ -347,6 +392,7 @@ class Client:
         flags: Mapping[str, str | bool | int | float] | None = ...,
         api_version: Literal["3"],
         user_id: str | None = ...,
+        max_age: float | None = ...,
     ) -> VehicleV3: ...
 
     def vehicle(
@@ -358,6 +404,7 @@ class Client:
         flags: Mapping[str, str | bool | int | float] | None = None,
         api_version: Literal["2.0", "3"] = "2.0",
         user_id: str | None = None,
+        max_age: float | None = None,
     ) -> Vehicle | VehicleV3:
         """A handle on one vehicle: no task, no I/O, cheap to keep by the thousand.
 
@@ -366,13 +413,20 @@ class Client:
         ``api_version="3"`` gives a :class:`VehicleV3`, which reads Smartcar
         API v3 signals; ``user_id`` (v3 only) is sent as ``sc-user-id`` on
         every request, and is required with an application token.
+
+        ``max_age`` (seconds, None by default) lets a read return an answer
+        to the same read, for the same vehicle, credentials, unit system and
+        flags, that is at most that old instead of sending a request (its
+        ``meta.reused`` is True and ``meta.age`` says how old it is); see
+        :attr:`readings` and :meth:`ingest_webhook`.
         """
+        age = check_bound("max_age", max_age)
         app_token = bool(getattr(access_token, "application_token", False))
         if api_version == API_V3:
             if app_token and user_id is None:
                 raise ValueError("an application token needs user_id= (sent as sc-user-id)")
             return VehicleV3(
-                self._v3_io,
+                self._v3_io.with_max_age(age),
                 vehicle_id,
                 access_token=access_token,
                 unit_system=unit_system,
@@ -387,7 +441,7 @@ class Client:
         if app_token:
             raise ValueError("application tokens work with api_version='3' only")
         return Vehicle(
-            self._io,
+            self._io.with_max_age(age),
             vehicle_id,
             access_token=access_token,
             unit_system=unit_system,

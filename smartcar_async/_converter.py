@@ -366,6 +366,22 @@ def _tuple_unstructure_hook(tp: Any) -> Callable[[Any], list[Any]]:
 _converter.register_unstructure_hook_factory(_is_tuple, _tuple_unstructure_hook)
 
 
+def _unstructure_meta(meta: Meta) -> dict[str, Any]:
+    # ``reused``/``age`` only on reused answers: every other answer's output stays as it was.
+    out: dict[str, Any] = {
+        "data_age": None if meta.data_age is None else meta.data_age.isoformat(),
+        "fetched_at": None if meta.fetched_at is None else meta.fetched_at.isoformat(),
+        "unit_system": meta.unit_system,
+        "request_id": meta.request_id,
+    }
+    if meta.reused:
+        out["reused"], out["age"] = True, meta.age
+    return out
+
+
+_converter.register_unstructure_hook(Meta, _unstructure_meta)
+
+
 # --- special wire shapes ------------------------------------------------
 
 

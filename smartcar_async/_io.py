@@ -12,7 +12,10 @@ makes is one of three:
 * `VehicleIO.check_usable`: raise now if the client cannot serve a call.
 
 `ClientIO` is the client's: reads go to its coalescer, requests to its
-`SendPolicy`, both bounded by the handle's deadline.
+`SendPolicy`, both bounded by the handle's deadline. A handle with
+``max_age`` holds a `ReusingIO` around it instead, which asks the
+client's `ReadingCache` before the coalescer; a handle without one pays
+nothing for the cache. Every write drops what it may change from the cache.
 """
 
 from __future__ import annotations
@@ -30,15 +33,25 @@ from ._exceptions import APITimeoutError
 from ._models import Meta
 from ._observability import Counters
 from ._policy import SendPolicy
+from ._reuse import ReadingCache, scope_of
 from ._transport import RawResponse
 
-__all__ = ["ClientIO", "VehicleIO"]
+__all__ = ["ClientIO", "ReusingIO", "VehicleIO"]
 
 T = TypeVar("T")
 
 
 class VehicleIO(Protocol):
     """What a vehicle handle needs from the client that made it."""
+
+    @property
+    def max_age(self) -> float | None:
+        """Seconds a stored answer may be reused for reads through this IO (None: never)."""
+        ...
+
+    def with_max_age(self, max_age: float | None) -> VehicleIO:
+        """This IO with another ``max_age``."""
+        ...
 
     def check_usable(self) -> None:
         """Raise now, in the caller, if the client cannot serve a call from here."""
@@ -84,7 +97,7 @@ class VehicleIO(Protocol):
 class ClientIO:
     """The `VehicleIO` a client hands its vehicles."""
 
-    __slots__ = ("_coalescer", "_counters", "_inflight", "_policy", "check_usable")
+    __slots__ = ("_coalescer", "_counters", "_inflight", "_policy", "check_usable", "readings")
 
     def __init__(
         self,
@@ -93,13 +106,22 @@ class ClientIO:
         policy: SendPolicy,
         counters: Counters,
         check_usable: Callable[[], None],
+        readings: ReadingCache | None = None,
     ) -> None:
         self._coalescer = coalescer
         self._policy = policy
         self._counters = counters
         self.check_usable = check_usable
+        self.readings = readings if readings is not None else ReadingCache(0, counters)
         # One marker per request sent on its own, for the close to wait on.
         self._inflight: set[asyncio.Future[None]] = set()
+
+    @property
+    def max_age(self) -> float | None:
+        return None
+
+    def with_max_age(self, max_age: float | None) -> VehicleIO:
+        return self if max_age is None else ReusingIO(self, self.readings, max_age)
 
     def read(self, key: QueueKey, path: str, model: type[T]) -> Coroutine[Any, Any, T]:
         """The coalesced read, for the caller's coroutine to await.
@@ -163,6 +185,9 @@ class ClientIO:
         query = dict(params or {})
         if key.flags:
             query["flags"] = key.flags
+        readings = self.readings if write and self.readings.used else None
+        if readings is not None:  # before: no read may reuse what the write is changing
+            readings.drop_for_write(key.vehicle_id, method, path)
         marker: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._inflight.add(marker)
         try:
@@ -181,12 +206,103 @@ class ClientIO:
         finally:
             marker.set_result(None)
             self._inflight.discard(marker)
+            if readings is not None:  # after: what was read meanwhile predates the write
+                readings.drop_for_write(key.vehicle_id, method, path)
         return resp
 
     async def drain(self, timeout: float) -> None:
         """Give the requests sent on their own ``timeout`` seconds to finish."""
         if self._inflight:
             await asyncio.wait(set(self._inflight), timeout=timeout)
+
+
+class ReusingIO:
+    """The `VehicleIO` of a handle with ``max_age``: the client's, with the cache asked first."""
+
+    __slots__ = ("_cache", "_io", "_key", "_scope", "max_age")
+
+    def __init__(self, io: VehicleIO, cache: ReadingCache, max_age: float) -> None:
+        self._io = io
+        self._cache = cache
+        cache.used = True
+        self.max_age: float | None = max_age
+        self._key: QueueKey | None = None
+        self._scope: tuple[object, ...] = ()
+
+    @property
+    def readings(self) -> ReadingCache:
+        return self._cache
+
+    def check_usable(self) -> None:
+        self._io.check_usable()
+
+    def with_max_age(self, max_age: float | None) -> VehicleIO:
+        return self._io.with_max_age(max_age)
+
+    def _scope_of(self, key: QueueKey) -> tuple[object, ...]:
+        if key is not self._key:  # one handle, one key: computed once
+            self._scope = scope_of(key)
+            self._key = key
+        return self._scope
+
+    def read(self, key: QueueKey, path: str, model: type[T]) -> Coroutine[Any, Any, T]:
+        self._io.check_usable()
+        scope = self._scope_of(key)
+        max_age = self.max_age
+        assert max_age is not None
+        hit = self._cache.reuse(key, scope, path, model, max_age)
+        if hit is not None:
+            return _ready(hit)
+        return self._fill(key, scope, path, self._io.read(key, path, model))
+
+    async def _fill(
+        self, key: QueueKey, scope: tuple[object, ...], path: str, read: Coroutine[Any, Any, T]
+    ) -> T:
+        since = self._cache.epoch()
+        value = await read
+        self._cache.store(key, scope, path, value, since)
+        return value
+
+    def send(
+        self,
+        method: str,
+        key: QueueKey,
+        path: str,
+        *,
+        unit_system: str | None,
+        params: Mapping[str, str] | None = None,
+        json_body: Any = None,
+        write: bool,
+        auth: str | None = None,
+        model: type[T],
+    ) -> Coroutine[Any, Any, T]:
+        return self._io.send(
+            method,
+            key,
+            path,
+            unit_system=unit_system,
+            params=params,
+            json_body=json_body,
+            write=write,
+            auth=auth,
+            model=model,
+        )
+
+    def exchange(
+        self,
+        method: str,
+        key: QueueKey,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        json_body: Any = None,
+        write: bool,
+    ) -> Coroutine[Any, Any, RawResponse]:
+        return self._io.exchange(method, key, path, params=params, json_body=json_body, write=write)
+
+
+async def _ready(value: T) -> T:
+    return value
 
 
 @contextlib.contextmanager

@@ -139,13 +139,19 @@ _META_HEADERS: Final = frozenset(
 class Meta:
     """Response metadata from the ``SC-*`` headers; a field is None when its header is absent.
 
-    Added in 0.1.0.
+    ``reused`` is True when the answer was not requested but reused (a read
+    with ``max_age``), and ``age`` then says how old it was, in seconds:
+    time since ``fetched_at`` (or since it was received) when it was handed out.
+
+    Added in 0.1.0. ``reused`` and ``age``: 0.2.0.
     """
 
     data_age: datetime | None = None
     fetched_at: datetime | None = None
     unit_system: str | None = None
     request_id: str | None = None
+    reused: bool = False
+    age: float | None = None
 
     @classmethod
     def from_headers(cls, headers: Mapping[str, object], request_id: str | None = None) -> "Meta":

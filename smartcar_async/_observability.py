@@ -200,8 +200,12 @@ class ClientStats:
     ``shared_state_unavailable`` the requests a client with a shared state
     (``Client(state=RedisState(...))``) sent on its local gates and pacing
     alone because the shared store could not be reached (0 without one).
+    ``reused_reads`` are the reads of handles with ``max_age`` answered from
+    a stored answer without a request (counted in ``logical_reads`` too),
+    ``webhook_reused_reads`` those of them answered by webhook readings, and
+    ``webhook_readings_ingested`` the readings ``ingest_webhook`` stored.
 
-    Added in 0.1.0.
+    Added in 0.1.0. The reuse counters: 0.2.0.
     """
 
     logical_reads: int = 0
@@ -217,6 +221,9 @@ class ClientStats:
     retries: int = 0
     rate_limited: int = 0
     shared_state_unavailable: int = 0
+    reused_reads: int = 0
+    webhook_reused_reads: int = 0
+    webhook_readings_ingested: int = 0
 
     @property
     def coalescing_ratio(self) -> float:
@@ -238,9 +245,12 @@ class Counters:
         "logical_reads",
         "rate_limited",
         "retries",
+        "reused_reads",
         "shared_state_unavailable",
         "single_gets",
         "sub_requests",
+        "webhook_readings_ingested",
+        "webhook_reused_reads",
         "writes",
     )
 
@@ -258,6 +268,9 @@ class Counters:
         self.retries = 0
         self.rate_limited = 0
         self.shared_state_unavailable = 0
+        self.reused_reads = 0
+        self.webhook_reused_reads = 0
+        self.webhook_readings_ingested = 0
 
     def snapshot(self) -> ClientStats:
         return ClientStats(**{name: getattr(self, name) for name in self.__slots__})

@@ -97,7 +97,9 @@ class Signal:
     ``status`` is ``SUCCESS`` or ``ERROR``; for ``ERROR``, ``error`` is the
     typed :class:`SmartcarError` (a :class:`CompatibilityError` for
     ``COMPATIBILITY``...) and ``body`` may still hold the last known value.
-    ``value`` and ``unit`` are the body's, when it has them. Added in 0.2.0.
+    ``value`` and ``unit`` are the body's, when it has them. ``reused`` and
+    ``age`` are as in `Meta`: True and its age in seconds when a read with
+    ``max_age`` was answered without a request. Added in 0.2.0.
     """
 
     code: str
@@ -111,6 +113,8 @@ class Signal:
     oem_updated_at: datetime | None = None
     retrieved_at: datetime | None = None
     ingested_at: datetime | None = None
+    reused: bool = attrs.field(default=False, kw_only=True)
+    age: float | None = attrs.field(default=None, kw_only=True)
 
     @property
     def ok(self) -> bool:
@@ -124,6 +128,7 @@ class SignalsMeta:
 
     ``total_count`` is the server's ``meta.totalCount``; ``pages`` how many
     pages were fetched to gather every signal (1 unless the answer was paged).
+    ``reused`` and ``age`` are as in `Meta` (a read with ``max_age``).
 
     Added in 0.1.0.
     """
@@ -133,6 +138,8 @@ class SignalsMeta:
     total_count: int | None = None
     page_size: int | None = None
     pages: int = 1
+    reused: bool = attrs.field(default=False, kw_only=True)
+    age: float | None = attrs.field(default=None, kw_only=True)
 
 
 class Signals(Mapping[str, Signal]):

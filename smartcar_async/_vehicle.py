@@ -19,6 +19,7 @@ from ._names import UnitSystem
 from ._options import NOT_GIVEN, CallOptions, NotGiven
 from ._tokens import TokenSource, as_token_source
 from ._validate import (
+    check_bound,
     check_charge_limit,
     check_coordinates,
     check_int,
@@ -103,26 +104,40 @@ class Vehicle:
         """The timeout, retries and deadline this handle's calls use."""
         return self._key.options
 
+    @property
+    def max_age(self) -> float | None:
+        """Seconds an earlier answer may be reused for instead of a request (None: never)."""
+        return self._io.max_age
+
     def with_options(
         self,
         *,
         timeout: float | NotGiven | None = NOT_GIVEN,
         max_retries: int | NotGiven = NOT_GIVEN,
         deadline: float | NotGiven | None = NOT_GIVEN,
+        max_age: float | NotGiven | None = NOT_GIVEN,
     ) -> Self:
         """A copy of this handle with other per-call options (the client's are the default).
 
         ``car.with_options(deadline=30, max_retries=0).odometer()``. Reads of
         handles with different options never share a batch, so one batch
-        always has one retry policy.
+        always has one retry policy. ``max_age`` (seconds, or None) is not
+        one of them: it only decides whether a stored answer is returned
+        instead of queueing the read (see :meth:`Client.vehicle`).
         """
+        io = self._io
+        if not isinstance(max_age, NotGiven):
+            io = io.with_max_age(check_bound("max_age", max_age))
+        if timeout is NOT_GIVEN and max_retries is NOT_GIVEN and deadline is NOT_GIVEN:
+            return type(self)._from_key(io, self._key)
         options = self._key.options.replace(
             timeout=timeout, max_retries=max_retries, deadline=deadline
         )
-        return type(self)._from_key(self._io, self._key.with_options(options))
+        return type(self)._from_key(io, self._key.with_options(options))
 
     def __repr__(self) -> str:
-        return f"<Vehicle {self.vehicle_id!r} unit_system={self.unit_system!r}>"
+        age = "" if self._io.max_age is None else f" max_age={self._io.max_age!r}"
+        return f"<Vehicle {self.vehicle_id!r} unit_system={self.unit_system!r}{age}>"
 
     # ------------------------------------------------------- per-make groups
 

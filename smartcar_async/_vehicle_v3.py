@@ -117,7 +117,8 @@ class VehicleV3(Vehicle):
         return self._key.user_id
 
     def __repr__(self) -> str:
-        return f"<VehicleV3 {self.vehicle_id!r} unit_system={self.unit_system!r}>"
+        age = "" if self._io.max_age is None else f" max_age={self._io.max_age!r}"
+        return f"<VehicleV3 {self.vehicle_id!r} unit_system={self.unit_system!r}{age}>"
 
     # ---------------------------------------------------------------- signals
 
