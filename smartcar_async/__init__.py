@@ -158,6 +158,7 @@ from ._options import (
     RequestBudget,
 )
 from ._poller import FleetPoller, PollResult
+from ._quota import DEFAULT_MAKE_LIMITS, FreshnessOracle, MakeLimit, VehicleQuota
 from ._sqlite_state import SQLiteState
 from ._state import (
     ParkedRead,
@@ -180,6 +181,7 @@ from ._vehicle_v3 import VehicleV3
 from ._version import __version__
 
 __all__ = [
+    "DEFAULT_MAKE_LIMITS",
     "MAX_RETRY_AFTER",
     "NOT_GIVEN",
     "SIGNATURE_HEADER",
@@ -242,12 +244,14 @@ __all__ = [
     "FordChargeWindow",
     "FordChargingLocation",
     "FordChargingSchedules",
+    "FreshnessOracle",
     "FrozenMap",
     "Fuel",
     "InvalidResponseError",
     "ItemFailed",
     "Location",
     "LockStatus",
+    "MakeLimit",
     "Meta",
     "Nissan",
     "NissanChargeSchedule",
@@ -310,6 +314,7 @@ __all__ = [
     "User",
     "ValidationError",
     "Vehicle",
+    "VehicleQuota",
     "VehicleRecord",
     "VehicleStateError",
     "VehicleV3",

@@ -30,6 +30,7 @@ from ._exceptions import APITimeoutError
 from ._models import Meta
 from ._observability import Counters
 from ._policy import SendPolicy
+from ._quota import BillingMeter
 from ._transport import RawResponse
 
 __all__ = ["ClientIO", "VehicleIO"]
@@ -42,6 +43,11 @@ class VehicleIO(Protocol):
 
     def check_usable(self) -> None:
         """Raise now, in the caller, if the client cannot serve a call from here."""
+
+    @property
+    def billing(self) -> BillingMeter:
+        """The client's per-vehicle billed-request meter (a budgeted poller reads it)."""
+        return self._policy.meter
 
     def read(self, key: QueueKey, path: str, model: type[T]) -> Coroutine[Any, Any, T]:
         """The coalesced read of ``path``, as ``model``, for the caller to await."""

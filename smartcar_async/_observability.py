@@ -199,7 +199,10 @@ class ClientStats:
     ``rate_limited`` the 429s received (whole requests and batch items);
     ``shared_state_unavailable`` the requests a client with a shared state
     (``Client(state=RedisState(...))``) sent on its local gates and pacing
-    alone because the shared store could not be reached (0 without one).
+    alone because the shared store could not be reached (0 without one);
+    ``billed_requests`` what Smartcar bills for the requests sent: one per
+    batch path, single GET and write, each attempt counted as it is sent
+    (an upper bound: see ``smartcar_async._quota``).
 
     Added in 0.1.0.
     """
@@ -217,6 +220,7 @@ class ClientStats:
     retries: int = 0
     rate_limited: int = 0
     shared_state_unavailable: int = 0
+    billed_requests: int = 0
 
     @property
     def coalescing_ratio(self) -> float:
@@ -230,6 +234,7 @@ class Counters:
 
     __slots__ = (
         "batches",
+        "billed_requests",
         "dedupe_hits",
         "errors",
         "failed_requests",
@@ -258,6 +263,7 @@ class Counters:
         self.retries = 0
         self.rate_limited = 0
         self.shared_state_unavailable = 0
+        self.billed_requests = 0
 
     def snapshot(self) -> ClientStats:
         return ClientStats(**{name: getattr(self, name) for name in self.__slots__})
