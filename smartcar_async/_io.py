@@ -44,11 +44,6 @@ class VehicleIO(Protocol):
     def check_usable(self) -> None:
         """Raise now, in the caller, if the client cannot serve a call from here."""
 
-    @property
-    def billing(self) -> BillingMeter:
-        """The client's per-vehicle billed-request meter (a budgeted poller reads it)."""
-        return self._policy.meter
-
     def read(self, key: QueueKey, path: str, model: type[T]) -> Coroutine[Any, Any, T]:
         """The coalesced read of ``path``, as ``model``, for the caller to await."""
         ...
@@ -106,6 +101,11 @@ class ClientIO:
         self.check_usable = check_usable
         # One marker per request sent on its own, for the close to wait on.
         self._inflight: set[asyncio.Future[None]] = set()
+
+    @property
+    def billing(self) -> BillingMeter:
+        """The client's per-vehicle billed-request meter (a budgeted poller reads it)."""
+        return self._policy.meter
 
     def read(self, key: QueueKey, path: str, model: type[T]) -> Coroutine[Any, Any, T]:
         """The coalesced read, for the caller's coroutine to await.

@@ -176,10 +176,10 @@ class Quotas:
         left = self.budget - billed
         if cost > left:
             return False
-        if not track.polls or cost == 0:
-            return True
+        start, end = month_bounds(now)
+        if not track.polls or track.polls[-1] < start or cost == 0:
+            return True  # a month's first poll goes at once
         # The fair share: the polls the month's rest can pay for, spread evenly.
-        _, end = month_bounds(now)
         gap = (end - now) / (left // cost)
         return now - track.polls[-1] >= gap
 
@@ -230,18 +230,17 @@ class Quotas:
 
     # ------------------------------------------------------------- after
 
-    async def after(self, vehicle: Vehicle, *, polled: bool) -> None:
-        """Count what the client billed for the vehicle; record the poll's time if it polled."""
+    async def after(self, vehicle: Vehicle) -> None:
+        """Count what the client billed for the vehicle; record the poll's time."""
         vid = vehicle.vehicle_id
         track = await self._track(vehicle)
         now = self.clock()
         if self.budget is not None:
             await self._month_billed(vehicle, track, now)
             self._warn(vid, track, track.month_billed or 0)
-        if polled:
-            track.polls = (*track.polls, now)[-self._keep :]
-            if self.limits is not None or self.budget is not None:
-                await self._save(vid, track)
+        track.polls = (*track.polls, now)[-self._keep :]
+        if self.limits is not None or self.budget is not None:
+            await self._save(vid, track)
 
     # ------------------------------------------------------------- store
 
