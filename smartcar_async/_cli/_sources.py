@@ -84,14 +84,16 @@ def _handle(
     unit_system = row.unit_system or units_checked
     if row.refresh_token is not None:
         source = sources[row.refresh_token]
-        return client.vehicle(
+        handle = client.vehicle(
             row.vehicle_id, access_token=source, unit_system=unit_system, **options
         )
+        return cast("Vehicle", handle)
     # Rows with neither token were given --token's.
     assert row.access_token is not None
-    return client.vehicle(
+    handle = client.vehicle(
         row.vehicle_id, access_token=row.access_token, unit_system=unit_system, **options
     )
+    return cast("Vehicle", handle)
 
 
 def _warn_expired(rows: Sequence[VehicleRow]) -> None:

@@ -89,7 +89,7 @@ async def test_a_monthly_budget_holds_over_a_whole_month(
             assert max(polled) >= 24 * 4
         assert client.stats.billed_requests == sum(billed[vid] for vid in ids)
     warnings = [r for r in caplog.records if getattr(r, "event", None) == "budget_warning"]
-    assert sorted(getattr(r, "vehicle_id", None) for r in warnings) == sorted(ids)
+    assert sorted(str(getattr(r, "vehicle_id", "")) for r in warnings) == sorted(ids)
 
 
 async def test_a_spent_budget_stays_spent_across_a_restart(quick: Emulator, tmp_path: Path) -> None:
