@@ -158,6 +158,7 @@ from ._options import (
     RequestBudget,
 )
 from ._poller import FleetPoller, PollResult
+from ._quota import DEFAULT_MAKE_LIMITS, FreshnessOracle, MakeLimit, VehicleQuota
 from ._reuse import Reading, ReadingCache
 from ._sqlite_state import SQLiteState
 from ._state import (
@@ -182,6 +183,7 @@ from ._vehicle_v3 import VehicleV3
 from ._version import __version__
 
 __all__ = [
+    "DEFAULT_MAKE_LIMITS",
     "MAX_RETRY_AFTER",
     "NOT_GIVEN",
     "SIGNATURE_HEADER",
@@ -245,12 +247,14 @@ __all__ = [
     "FordChargeWindow",
     "FordChargingLocation",
     "FordChargingSchedules",
+    "FreshnessOracle",
     "FrozenMap",
     "Fuel",
     "InvalidResponseError",
     "ItemFailed",
     "Location",
     "LockStatus",
+    "MakeLimit",
     "Meta",
     "Nissan",
     "NissanChargeSchedule",
@@ -316,6 +320,7 @@ __all__ = [
     "User",
     "ValidationError",
     "Vehicle",
+    "VehicleQuota",
     "VehicleRecord",
     "VehicleStateError",
     "VehicleV3",

@@ -33,6 +33,7 @@ from ._exceptions import APITimeoutError
 from ._models import Meta
 from ._observability import Counters
 from ._policy import SendPolicy
+from ._quota import BillingMeter
 from ._reuse import ReadingCache, scope_of
 from ._transport import RawResponse
 
@@ -122,6 +123,11 @@ class ClientIO:
 
     def with_max_age(self, max_age: float | None) -> VehicleIO:
         return self if max_age is None else ReusingIO(self, self.readings, max_age)
+
+    @property
+    def billing(self) -> BillingMeter:
+        """The client's per-vehicle billed-request meter (a budgeted poller reads it)."""
+        return self._policy.meter
 
     def read(self, key: QueueKey, path: str, model: type[T]) -> Coroutine[Any, Any, T]:
         """The coalesced read, for the caller's coroutine to await.

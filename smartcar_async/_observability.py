@@ -199,7 +199,10 @@ class ClientStats:
     ``rate_limited`` the 429s received (whole requests and batch items);
     ``shared_state_unavailable`` the requests a client with a shared state
     (``Client(state=RedisState(...))``) sent on its local gates and pacing
-    alone because the shared store could not be reached (0 without one).
+    alone because the shared store could not be reached (0 without one);
+    ``billed_requests`` what Smartcar bills for the requests sent: one per
+    batch path, single GET and write, each attempt counted as it is sent
+    (an upper bound: see ``smartcar_async._quota``).
     ``reused_reads`` are the reads of handles with ``max_age`` answered from
     a stored answer without a request (counted in ``logical_reads`` too),
     ``webhook_reused_reads`` those of them answered by webhook readings, and
@@ -224,6 +227,7 @@ class ClientStats:
     reused_reads: int = 0
     webhook_reused_reads: int = 0
     webhook_readings_ingested: int = 0
+    billed_requests: int = 0
 
     @property
     def coalescing_ratio(self) -> float:
@@ -237,6 +241,7 @@ class Counters:
 
     __slots__ = (
         "batches",
+        "billed_requests",
         "dedupe_hits",
         "errors",
         "failed_requests",
@@ -271,6 +276,7 @@ class Counters:
         self.reused_reads = 0
         self.webhook_reused_reads = 0
         self.webhook_readings_ingested = 0
+        self.billed_requests = 0
 
     def snapshot(self) -> ClientStats:
         return ClientStats(**{name: getattr(self, name) for name in self.__slots__})

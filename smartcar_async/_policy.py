@@ -61,6 +61,7 @@ from ._exceptions import (
 )
 from ._gates import Gates, TokenBucket, still_limited
 from ._observability import Counters, Hooks, ResponseReceived, log_fields, logger
+from ._quota import BillingMeter, billable
 from ._shared import Admitted, SharedLimits
 from ._tokens import TokenSource
 from ._transport import RawResponse, Transport
@@ -149,6 +150,8 @@ class SendPolicy:
         # Gate publications and probes: short tasks of the shared state, ended at close.
         self._background: set[asyncio.Task[None]] = set()
         self.counters = counters if counters is not None else Counters()
+        #: Billed requests of the vehicles a budgeted poller watches.
+        self.meter = BillingMeter()
         self.hooks = hooks if hooks is not None else Hooks((), ())
         self.closed = False
         self.released = False
@@ -264,6 +267,10 @@ class SendPolicy:
                 counted = attempt
                 self.counters.retries += 1
             self._count(kind, cost)
+            if billable(method, path):
+                # Each attempt, as sent: see _quota for why retries count.
+                self.counters.billed_requests += cost
+                self.meter.add(vehicle_id, cost)
             try:
                 return await self._attempt(
                     method,

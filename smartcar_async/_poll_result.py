@@ -20,7 +20,7 @@ from ._exceptions import SmartcarError
 
 __all__ = ["PollOutcome", "PollResult", "SkipReason"]
 
-SkipReason = Literal["backoff", "late"]
+SkipReason = Literal["backoff", "late", "budget", "make_limit", "fresh"]
 #: How a round went for one vehicle (see :attr:`PollResult.outcome`).
 PollOutcome = Literal["ok", "error", "parked", "skipped"]
 
@@ -43,10 +43,18 @@ class PollResult:
     ``parked``. When every read is parked nothing is sent: the result has
     only ``parked`` (its :attr:`outcome` is ``"parked"``) and a latency of 0.
 
-    A *skipped* result (``skipped`` is ``"backoff"`` or ``"late"``) stands for
-    a round in which the vehicle was not read: it was backing off through the
-    whole slot, or its previous poll (or the wait for a concurrency slot) ran
-    past it. It has no values, no errors and a latency of 0.
+    A *skipped* result stands for a round in which the vehicle was not read:
+    ``"backoff"``: it was backing off through the whole slot; ``"late"``: its
+    previous poll (or the wait for a concurrency slot) ran past it;
+    ``"budget"``: the poll could take the vehicle past the poller's
+    ``monthly_budget``, or comes sooner than its share of the month allows;
+    ``"make_limit"``: its make's limit (Hyundai and Kia: 20 polls a day...)
+    does not allow a poll yet; ``"fresh"``: every read was answered by a
+    webhook within the interval (see ``fresh``). It has no values, no errors
+    and a latency of 0. Nothing is sent for a skipped round.
+
+    ``fresh`` names the reads that were not requested because a webhook
+    delivery answered them within the poll interval (``FleetPoller(freshness=...)``).
 
     Added in 0.1.0.
     """
@@ -61,6 +69,7 @@ class PollResult:
     skipped: SkipReason | None = None
     backoff: float = 0.0
     parked: Mapping[str, str] = attrs.field(factory=dict)
+    fresh: tuple[str, ...] = ()
 
     @property
     def outcome(self) -> PollOutcome:
@@ -92,6 +101,7 @@ class PollResult:
             "errors": {name: error_dict(error) for name, error in self.errors.items()},
             "timings": {name: round(seconds, 6) for name, seconds in self.timings.items()},
             "parked": dict(self.parked),
+            "fresh": list(self.fresh),
         }
 
 

@@ -73,6 +73,7 @@ from types import TracebackType
 from typing import Any, Final, Literal, Self
 
 import anyio
+import attrs
 from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
@@ -80,6 +81,7 @@ from ._endpoints import READS
 from ._exceptions import APITimeoutError, SmartcarError, StateUnavailableError
 from ._names import ReadName
 from ._poll_leases import RETRY_FIRST, RETRY_MAX, _Leases, idle_wait
+from ._poll_quota import Quotas, build_quotas
 from ._poll_result import PollOutcome, PollResult, SkipReason, _Results
 from ._poll_state import (
     _Saver,
@@ -90,6 +92,7 @@ from ._poll_state import (
     parked_reads,
     parked_whole,
 )
+from ._quota import FreshnessOracle, MakeLimit
 from ._shared_schedule import ClaimedBatch, SharedSchedule
 from ._state import StateStore
 from ._validate import check_bound, check_int, check_interval
@@ -175,6 +178,22 @@ class FleetPoller:
             only bounds how long a dead worker's vehicles wait for another.
         worker_id: with a shared schedule, this worker's name in its leases
             (default: host, process id and a random suffix; keep it unique).
+        monthly_budget: billed requests a vehicle may use per calendar month
+            (UTC): its polls are spread so that it lasts the month, and a poll
+            that could go past it is skipped (``"budget"``), never sent; a
+            WARNING is logged once per vehicle and month at 80%. The count
+            (what the client billed for the vehicle, see ``stats.billed_requests``)
+            is kept in ``state`` and so survives restarts (in memory without one).
+        make_limits: ``True`` honours :data:`DEFAULT_MAKE_LIMITS` (Smartcar's
+            brand quirks: Hyundai and Kia 20 polls a day, GM once every 30
+            minutes); a mapping of make -> :class:`MakeLimit` (or None to lift
+            a default) goes on top of them. A vehicle's make is asked once
+            (``attributes()``, one billed request) and kept in ``state``.
+            Polls that would break a limit are skipped (``"make_limit"``).
+        freshness: a :class:`FreshnessOracle`: reads it says a webhook answered
+            within ``interval`` are not requested (see :attr:`PollResult.fresh`).
+        clock: the wall clock of months and brand windows, epoch seconds
+            (default ``time.time``; tests pass a compressed one).
 
     Leaving the ``async with`` block stops polling: reads in flight are
     cancelled, and every ``results()`` iterator ends. An API failure is a
@@ -200,6 +219,10 @@ class FleetPoller:
         state: StateStore | None = None,
         lease: float = _DEFAULT_LEASE,
         worker_id: str | None = None,
+        monthly_budget: int | None = None,
+        make_limits: bool | Mapping[str, MakeLimit | None] = False,
+        freshness: FreshnessOracle | None = None,
+        clock: Callable[[], float] | None = None,
     ) -> None:
         self._reads = check_reads(reads)
         self._interval = check_interval("interval", interval)
@@ -238,6 +261,9 @@ class FleetPoller:
             raise ValueError("worker_id must be a non-empty str")
         self._worker_id = worker_id
         self._leases: _Leases | None = None
+        self._quotas = build_quotas(
+            state, monthly_budget, make_limits, freshness, clock, self._interval, self._recheck
+        )
 
         self._phase: Literal["new", "running", "finished", "closed"] = "new"
         self._states: dict[str, _VehicleState] = {}
@@ -760,7 +786,10 @@ class FleetPoller:
     ) -> None:
         assert self._send is not None
         try:
-            result = await self._read(state, round_, reads, parked)
+            if self._quotas is None:
+                result = await self._read(state, round_, reads, parked)
+            else:
+                result = await self._spend(self._quotas, state, round_, reads, parked)
             await self._send.send(result)
         finally:
             self._slots.release()
@@ -818,6 +847,30 @@ class FleetPoller:
             parked={n: parked[n] for n in self._reads if n in parked},
         )
 
+    async def _spend(
+        self,
+        quotas: Quotas,
+        state: _VehicleState,
+        round_: int,
+        reads: tuple[str, ...],
+        parked: Mapping[str, str],
+    ) -> PollResult:
+        """A poll under the spending rules: read, or skip without sending anything."""
+        verdict = await quotas.before(state.vehicle, reads)
+        if verdict.skip is not None:
+            return PollResult(
+                vehicle_id=state.vehicle.vehicle_id,
+                round=round_,
+                started_at=dt.datetime.now(dt.UTC),
+                latency=0.0,
+                skipped=verdict.skip,
+                backoff=max(0.0, state.blocked_until - anyio.current_time()),
+                fresh=verdict.fresh,
+            )
+        result = await self._read(state, round_, verdict.reads, parked)
+        await quotas.after(state.vehicle)
+        return attrs.evolve(result, fresh=verdict.fresh) if verdict.fresh else result
+
     def _note_outcome(self, state: _VehicleState, errors: Mapping[str, SmartcarError]) -> float:
         """Update the vehicle's back-off from this poll's errors; return the delay set."""
         delay, changed = hold_back(state, errors, self._backoff, self._max_backoff)
@@ -847,6 +900,16 @@ class FleetPoller:
     def reads_parked(self) -> int:
         """How many (vehicle, read) pairs of this poller's reads are parked now."""
         return sum(len(parked_reads(state, self._reads)) for state in self._states.values())
+
+    @property
+    def reads_fresh(self) -> int:
+        """Reads not requested so far because a webhook answered them (see ``freshness``)."""
+        return 0 if self._quotas is None else self._quotas.fresh_reads
+
+    @property
+    def vehicles_near_budget(self) -> int:
+        """Vehicles at or past 80% of ``monthly_budget`` this month (as last seen)."""
+        return 0 if self._quotas is None else len(self._quotas.near_budget)
 
     @property
     def vehicles_gated(self) -> int:

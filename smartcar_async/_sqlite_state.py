@@ -54,12 +54,14 @@ from types import TracebackType
 from typing import Any, Final, Self, TypeVar
 
 from ._exceptions import StateError
+from ._quota import VehicleQuota, check_count, check_month, check_quotas
 from ._state import (
     ParkedRead,
     StoredTokens,
     VehicleRecord,
     check_lineage,
     check_records,
+    check_vehicle_id,
     check_vehicle_ids,
 )
 
@@ -71,7 +73,8 @@ _T = TypeVar("_T")
 
 #: "SCAS" in the database header: tells our files from other SQLite databases.
 APPLICATION_ID: Final = 0x53434153
-SCHEMA_VERSION: Final = 1
+#: 2 added the billed-request and quota tables; a version 1 file gains them when opened.
+SCHEMA_VERSION: Final = 2
 _BUSY_TIMEOUT: Final = 5.0
 #: Ids per ``IN (...)`` query: well under SQLite's variable limit on old builds (999).
 _CHUNK: Final = 500
@@ -94,6 +97,20 @@ _SCHEMA: Final = (
         failures INTEGER NOT NULL,
         parked TEXT NOT NULL,
         updated_at REAL NOT NULL
+    ) WITHOUT ROWID""",
+)
+#: The tables of version 2 (created in new files, and added to version 1 files).
+_SCHEMA_2: Final = (
+    """CREATE TABLE billed (
+        vehicle_id TEXT NOT NULL,
+        month TEXT NOT NULL,
+        count INTEGER NOT NULL,
+        PRIMARY KEY (vehicle_id, month)
+    ) WITHOUT ROWID""",
+    """CREATE TABLE quotas (
+        vehicle_id TEXT PRIMARY KEY NOT NULL,
+        make TEXT,
+        polls TEXT NOT NULL
     ) WITHOUT ROWID""",
 )
 
@@ -216,6 +233,53 @@ class SQLiteState:
         """Replace these vehicles' records in one transaction: all of them or none."""
         checked = check_records(records)
         await self._run("save vehicles", functools.partial(self._save_vehicles, checked))
+
+    # ------------------------------------------------- billed requests, quotas
+
+    async def add_billed(self, vehicle_id: str, month: str, n: int) -> int:
+        """Add ``n`` to the vehicle's billed requests of ``month``; the new total."""
+        vid = check_vehicle_id(vehicle_id)
+        key = check_month(month)
+        count = check_count("n", n, minimum=0)
+        return await self._run(
+            "count billed requests", functools.partial(_add_billed, vid, key, count)
+        )
+
+    async def billed(self, vehicle_id: str, month: str) -> int:
+        """The vehicle's billed requests of ``month`` (0 when none)."""
+        vid = check_vehicle_id(vehicle_id)
+        key = check_month(month)
+        return await self._run("read billed requests", functools.partial(_billed, vid, key))
+
+    async def load_quotas(self, vehicle_ids: Iterable[str]) -> dict[str, VehicleQuota]:
+        """The stored make and recent poll times of ``vehicle_ids``; ids with none are absent."""
+        ids = check_vehicle_ids(vehicle_ids)
+        return await self._run("load quotas", functools.partial(self._load_quotas, ids))
+
+    async def save_quotas(self, records: Mapping[str, VehicleQuota]) -> None:
+        """Replace these vehicles' makes and recent poll times in one transaction."""
+        checked = check_quotas(records)
+        await self._run("save quotas", functools.partial(_save_quotas, checked))
+
+    def _load_quotas(self, ids: list[str], conn: sqlite3.Connection) -> dict[str, VehicleQuota]:
+        found: dict[str, VehicleQuota] = {}
+        with _transaction(conn, "BEGIN"):
+            for start in range(0, len(ids), _CHUNK):
+                chunk = ids[start : start + _CHUNK]
+                marks = ", ".join("?" * len(chunk))
+                rows = conn.execute(
+                    f"SELECT vehicle_id, make, polls FROM quotas WHERE vehicle_id IN ({marks})",
+                    chunk,
+                )
+                for vid, make, polls in rows:
+                    try:
+                        found[vid] = VehicleQuota(make=make, polls=tuple(_DECODER.decode(polls)))
+                    except (TypeError, ValueError, RecursionError) as exc:
+                        raise StateError(
+                            f"state file {self._path}: the quota of vehicle {vid!r} is "
+                            f"malformed: {exc}"
+                        ) from None
+        return {vid: found[vid] for vid in ids if vid in found}
 
     # ------------------------------------------------ the loop side of a call
 
@@ -356,6 +420,32 @@ class SQLiteState:
 # ------------------------------------------------------------ worker helpers
 
 
+def _add_billed(vid: str, month: str, n: int, conn: sqlite3.Connection) -> int:
+    with _transaction(conn):
+        conn.execute(
+            "INSERT INTO billed VALUES (?, ?, ?)"
+            " ON CONFLICT (vehicle_id, month) DO UPDATE SET count = count + excluded.count",
+            (vid, month, n),
+        )
+        (total,) = conn.execute(
+            "SELECT count FROM billed WHERE vehicle_id = ? AND month = ?", (vid, month)
+        ).fetchone()
+    return int(total)
+
+
+def _billed(vid: str, month: str, conn: sqlite3.Connection) -> int:
+    row = conn.execute(
+        "SELECT count FROM billed WHERE vehicle_id = ? AND month = ?", (vid, month)
+    ).fetchone()
+    return 0 if row is None else int(row[0])
+
+
+def _save_quotas(records: dict[str, VehicleQuota], conn: sqlite3.Connection) -> None:
+    rows = [(vid, q.make, json.dumps(list(q.polls), allow_nan=False)) for vid, q in records.items()]
+    with _transaction(conn):
+        conn.executemany("INSERT OR REPLACE INTO quotas VALUES (?, ?, ?)", rows)
+
+
 def _nothing(conn: sqlite3.Connection) -> None:
     return None
 
@@ -434,7 +524,7 @@ def _initialize(conn: sqlite3.Connection, path: Path) -> None:
         (version,) = conn.execute("PRAGMA user_version").fetchone()
         tables = {name for (name,) in conn.execute("SELECT name FROM sqlite_master")}
         if app_id == 0 and version == 0 and not tables:
-            for statement in _SCHEMA:
+            for statement in (*_SCHEMA, *_SCHEMA_2):
                 conn.execute(statement)
             # Header fields, written in the same transaction as the tables.
             conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
@@ -449,7 +539,14 @@ def _initialize(conn: sqlite3.Connection, path: Path) -> None:
                 f"state file {path}: written by a newer smartcar_async (schema version "
                 f"{version}; this version reads up to {SCHEMA_VERSION}); upgrade smartcar_async"
             )
-        elif version != SCHEMA_VERSION or not {"tokens", "vehicles"} <= tables:
+        elif (
+            version == 1 and {"tokens", "vehicles"} <= tables and not {"billed", "quotas"} & tables
+        ):
+            # An upgrade in place, in this transaction: nothing else changes.
+            for statement in _SCHEMA_2:
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        elif version != SCHEMA_VERSION or not {"tokens", "vehicles", "billed", "quotas"} <= tables:
             raise StateError(
                 f"state file {path}: the file is corrupt (schema version {version}, "
                 f"tables {sorted(tables)})"

@@ -1,12 +1,15 @@
 """State that survives a restart: the :class:`StateStore` protocol and the facts it holds.
 
-A store keeps two kinds of facts, nothing else:
+A store keeps these facts, nothing else:
 
 - **token pairs**, keyed by a *lineage*: the :func:`token_lineage` digest of the
   refresh token a vehicles file ORIGINALLY gave. The file keeps naming that first
   token while Smartcar rotates it at every refresh, so the digest of the file's
   token finds the newest pair after a restart; the stored pair wins over the
   file's. The raw token is never a key.
+- **billed requests per vehicle and calendar month** (UTC, ``"YYYY-MM"``), and
+  each vehicle's make and recent poll times (:class:`VehicleQuota`), for a
+  poller's ``monthly_budget`` and per-make limits;
 - **per-vehicle poll state** (:class:`VehicleRecord`): when the vehicle is next
   due, until when it is held back (backoff, ``Retry-After``), its consecutive
   failures, and its parked reads (:class:`ParkedRead`: a read that answered
@@ -74,6 +77,7 @@ from typing import Any, Protocol, Self, runtime_checkable
 import attrs
 
 from ._models_account import Access, _redacted
+from ._quota import VehicleQuota
 
 __all__ = [
     "ParkedRead",
@@ -303,6 +307,26 @@ class StateStore(Protocol):
         """Replace the records of these vehicles, all of them or none (one transaction)."""
         ...
 
+    async def add_billed(self, vehicle_id: str, month: str, n: int) -> int:
+        """Add ``n`` billed requests to the vehicle's count for ``month`` (``"YYYY-MM"``, UTC).
+
+        Atomic across the store's users; returns the new total. Counts of past
+        months may be dropped once the month is over (Redis keeps ~40 days).
+        """
+        ...
+
+    async def billed(self, vehicle_id: str, month: str) -> int:
+        """The vehicle's billed requests counted for ``month`` (0 when none)."""
+        ...
+
+    async def load_quotas(self, vehicle_ids: Iterable[str]) -> dict[str, VehicleQuota]:
+        """The stored make and recent poll times of ``vehicle_ids``; absent when none."""
+        ...
+
+    async def save_quotas(self, records: Mapping[str, VehicleQuota]) -> None:
+        """Replace the make and recent poll times of these vehicles."""
+        ...
+
     async def aclose(self) -> None:
         """Release the store; idempotent. Later calls raise StateError."""
         ...
@@ -320,6 +344,11 @@ class StateStore(Protocol):
 def check_lineage(lineage: object) -> str:
     """``lineage`` as a key, or TypeError/ValueError (for backends, before any I/O)."""
     return _nonempty_str("lineage", lineage)
+
+
+def check_vehicle_id(vehicle_id: object) -> str:
+    """``vehicle_id`` as a key, or TypeError/ValueError (for backends, before any I/O)."""
+    return _nonempty_str("vehicle_id", vehicle_id)
 
 
 def check_vehicle_ids(vehicle_ids: object) -> list[str]:

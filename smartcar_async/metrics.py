@@ -27,6 +27,9 @@ Metrics (``smartcar_async`` is the default ``namespace``):
 * ``smartcar_async_shared_state_unavailable_total``: requests sent on local
   gates and pacing alone because the shared state (``Client(state=RedisState(...))``)
   could not be reached (read from ``client.stats`` at each scrape).
+* ``smartcar_async_billed_requests_total``: what Smartcar bills for the
+  requests sent (one per batch path, single GET and write, retries included;
+  read from ``client.stats`` at each scrape).
 * ``smartcar_async_retries_total{error}``: reads sent again, by the failure
   that caused it (a whole request, or one batch item).
 * ``smartcar_async_rate_limits_total{scope}``: 429s, ``scope`` ``vehicle`` or
@@ -38,7 +41,8 @@ Metrics (``smartcar_async`` is the default ``namespace``):
 * For the fleet poller (its runner calls the methods):
   ``smartcar_async_poll_results_total{outcome}`` (``ok``, ``error``,
   ``parked``, ``skipped``), the gauges ``smartcar_async_vehicles_gated`` and
-  ``smartcar_async_reads_parked``, and
+  ``smartcar_async_reads_parked``, ``smartcar_async_vehicles_near_budget``
+  (at or past 80% of ``monthly_budget``), and
   ``smartcar_async_token_refreshes_total{outcome}`` (``ok``, ``error``).
 
 No label ever holds a vehicle id, a path, a token or any text the server
@@ -255,6 +259,12 @@ class PrometheusHooks(ClientHooks):
             namespace=namespace,
             registry=reg,
         )
+        self._near_budget = prometheus_client.Gauge(
+            "vehicles_near_budget",
+            "Vehicles at or past 80% of the poller's monthly budget of billed requests.",
+            namespace=namespace,
+            registry=reg,
+        )
         self._refreshes = prometheus_client.Counter(
             "token_refreshes",
             "Access token refreshes by outcome: ok, error.",
@@ -324,6 +334,10 @@ class PrometheusHooks(ClientHooks):
         """How many (vehicle, read) pairs are parked right now."""
         self._parked.set(count)
 
+    def set_vehicles_near_budget(self, count: int) -> None:
+        """How many vehicles are at or past 80% of ``monthly_budget`` this month."""
+        self._near_budget.set(count)
+
     def token_refreshed(self, *, ok: bool = True) -> None:
         """Count one access-token refresh (``ok=False`` for one that failed)."""
         self._refreshes.labels("ok" if ok else "error").inc()
@@ -347,6 +361,11 @@ class _StatsCollector(Collector):
             "Reads that shared another caller's pending or in-flight path.",
         ),
         ("writes", "writes", "Writes callers asked for."),
+        (
+            "billed_requests",
+            "billed_requests",
+            "Billed requests sent: one per batch path, single GET and write, retries included.",
+        ),
         (
             "shared_state_unavailable",
             "shared_state_unavailable",

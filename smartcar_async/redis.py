@@ -184,9 +184,11 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess
         name="redis",
     ) from exc
 
+from . import _redis_quota as quota
 from . import _redis_scripts as scripts
 from ._exceptions import StateError, StateUnavailableError
 from ._options import RequestBudget
+from ._quota import VehicleQuota, check_count, check_month, check_quotas
 from ._shared import RefreshLocks, SharedLimits
 from ._state import (
     ParkedRead,
@@ -194,6 +196,7 @@ from ._state import (
     VehicleRecord,
     check_lineage,
     check_records,
+    check_vehicle_id,
     check_vehicle_ids,
 )
 
@@ -778,6 +781,39 @@ class RedisState:
             "read the schedule", self._client.exists(self._key("schedule", "meta"))
         )
         return int(found) == 1
+
+    # ------------------------------------------- billed requests, quotas (_redis_quota)
+
+    async def add_billed(self, vehicle_id: str, month: str, n: int) -> int:
+        """Add ``n`` to the vehicle's billed requests of ``month`` (HINCRBY); the new total."""
+        vid, key = check_vehicle_id(vehicle_id), self._key("billed", check_month(month))
+        count = check_count("n", n, minimum=0)
+        return await self._call(
+            "count billed requests", quota.add_billed(self._client, key, vid, count)
+        )
+
+    async def billed(self, vehicle_id: str, month: str) -> int:
+        """The vehicle's billed requests of ``month`` (0 when none)."""
+        vid, key = check_vehicle_id(vehicle_id), self._key("billed", check_month(month))
+        return await self._call("read billed requests", quota.billed(self._client, key, vid))
+
+    async def load_quotas(self, vehicle_ids: Iterable[str]) -> dict[str, VehicleQuota]:
+        """The stored make and recent poll times of ``vehicle_ids``; ids with none are absent."""
+        ids = check_vehicle_ids(vehicle_ids)
+        found = await self._call(
+            "load quotas", quota.load_quotas(self._client, self._key("quotas"), ids)
+        )
+        try:
+            return {vid: quota.parse_quota(value) for vid, value in found.items()}
+        except (TypeError, ValueError, RecursionError) as exc:
+            raise StateError(f"redis {self._where}: a stored quota is malformed: {exc}") from None
+
+    async def save_quotas(self, records: Mapping[str, VehicleQuota]) -> None:
+        """Replace these vehicles' makes and recent poll times in one MULTI/EXEC."""
+        checked = check_quotas(records)
+        await self._call(
+            "save quotas", quota.save_quotas(self._client, self._key("quotas"), checked)
+        )
 
     # ---------------------------------------------------------------- helpers
 

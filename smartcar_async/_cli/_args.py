@@ -316,6 +316,30 @@ def _parser(secrets: Sequence[str], *, run_poll: Handler, log_json: bool = False
         ),
     )
     polling.add_argument(
+        "--monthly-budget",
+        type=int,
+        metavar="N",
+        help=(
+            "billed requests each vehicle may use per calendar month (UTC): its polls are "
+            "spread to last the month, and none goes past N (counted in --state when given)"
+        ),
+    )
+    polling.add_argument(
+        "--make-limits",
+        metavar="FILE|default",
+        help=(
+            "honour per-make limits (Smartcar's brand quirks: Hyundai and Kia 20 polls a day, "
+            "GM every 30 minutes): 'default' for the built-in table, or a TOML file of "
+            "[make] tables (min_interval, or max_polls per window seconds) on top of it"
+        ),
+    )
+    polling.add_argument(
+        "--max-age",
+        type=float,
+        metavar="SECONDS",
+        help="reuse a read answered less than SECONDS ago instead of sending it again",
+    )
+    polling.add_argument(
         "--shard",
         metavar="I/N",
         help="poll only shard I of N (0-based), split by a stable hash of the vehicle id",

@@ -13,7 +13,7 @@ import argparse
 import asyncio
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final, cast
 
 import attrs
@@ -23,6 +23,7 @@ from .._names import ReadName
 from .._options import RequestBudget
 from .._origins import DEFAULT_AUTH_ORIGIN, api_origin, check_origin, token_url
 from .._poller import FleetPoller
+from .._quota import MakeLimit
 from .._validate import check_int, check_interval
 from ._defaults import (
     API_INTERVAL,
@@ -39,6 +40,7 @@ from ._defaults import (
     REDIS_SCHEMES,
     TOKEN_ENV,
 )
+from ._make_limits import MakeLimitsError, read_make_limits
 from ._metrics import check_metrics_arguments
 from ._vehicles_file import (
     VehicleRow,
@@ -107,6 +109,10 @@ class _Config:
     budget: RequestBudget | None = None
     #: Set when the vehicles file carries refresh tokens.
     refreshing: _Refreshing | None = None
+    #: --monthly-budget, --make-limits (None: off; {} the built-in table) and --max-age.
+    monthly_budget: int | None = None
+    make_limits: Mapping[str, MakeLimit | None] | None = None
+    max_age: float | None = None
 
     def poll_options(self) -> dict[str, Any]:
         """The keyword arguments of each job's :class:`FleetPoller`, but for reads and vehicles."""
@@ -118,6 +124,8 @@ class _Config:
             "timeout": self.timeout,
             "shard": self.shard,
             "recheck": self.recheck,
+            "monthly_budget": self.monthly_budget,
+            "make_limits": False if self.make_limits is None else self.make_limits,
         }
 
     @property
@@ -153,6 +161,7 @@ def _config(args: argparse.Namespace, parser: _Parser) -> _Config:
     for path, option in ((args.summary_json, "--summary-json"), (state_file, "--state")):
         if path is not None:
             _check_writable(path, option, parser)
+    cfg = _spending(cfg, args, parser)
     metrics_problem = check_metrics_arguments(args)
     if metrics_problem is not None:
         parser.error(metrics_problem)
@@ -217,6 +226,37 @@ def _check_shared(cfg: _Config, args: argparse.Namespace, parser: _Parser) -> _C
         message = _usage(exc)
         parser.error(message if message.startswith("--") else f"--state: {message}")
     return cfg
+
+
+def _spending(cfg: _Config, args: argparse.Namespace, parser: _Parser) -> _Config:
+    """--monthly-budget, --make-limits and --max-age, judged."""
+    try:
+        if args.monthly_budget is not None:
+            check_int("--monthly-budget", args.monthly_budget, minimum=1)
+        if args.max_age is not None:
+            check_interval("--max-age", args.max_age)
+    except (ValueError, TypeError) as exc:
+        parser.error(str(exc))
+    for flag, given in (
+        ("--monthly-budget", args.monthly_budget),
+        ("--make-limits", args.make_limits),
+    ):
+        if given is not None and cfg.also:
+            parser.error(
+                f"{flag} cannot be used with --also: a vehicle's budget and limits are kept by "
+                "one job (with the emulator, add --also '')"
+            )
+    limits: Mapping[str, MakeLimit | None] | None = None
+    if args.make_limits == "default":
+        limits = {}
+    elif args.make_limits is not None:
+        try:
+            limits = read_make_limits(args.make_limits)
+        except MakeLimitsError as exc:
+            parser.error(f"--make-limits {exc}")
+    return attrs.evolve(
+        cfg, monthly_budget=args.monthly_budget, make_limits=limits, max_age=args.max_age
+    )
 
 
 def _budget(value: str, parser: _Parser) -> RequestBudget:

@@ -170,6 +170,7 @@ class _PrometheusRunMetrics(RunMetrics):
         self._gauges_at = monotonic()
         self._hooks.set_vehicles_gated(poller.vehicles_gated)
         self._hooks.set_reads_parked(poller.reads_parked)
+        self._hooks.set_vehicles_near_budget(poller.vehicles_near_budget)
 
     def close(self) -> None:
         self._server.close()

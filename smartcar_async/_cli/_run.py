@@ -197,7 +197,8 @@ async def _start(stack: contextlib.AsyncExitStack, cfg: _Config, outcome: _Outco
     if not cfg.demo:
         where = label = client.api_origin
     sources = await _token_sources(stack, cfg, vehicles, store, outcome.metrics)
-    handles = [_handle(client, row, cfg.units, sources) for row in vehicles]
+    reuse = _reuse_options(cfg)
+    handles = [_handle(client, row, cfg.units, sources, **reuse) for row in vehicles]
     options = cfg.poll_options()
     # Names from the command line were checked by the poller in _config.
     reads = cast("tuple[ReadName, ...]", cfg.reads)
@@ -209,6 +210,11 @@ async def _start(stack: contextlib.AsyncExitStack, cfg: _Config, outcome: _Outco
     main_job = FleetPoller(reads=reads, vehicles=handles, state=store, **options)
     second = FleetPoller(reads=also, vehicles=handles, **options) if also else None
     return _Jobs(main_job, second, len(handles), label, where)
+
+
+def _reuse_options(cfg: _Config) -> dict[str, Any]:
+    """The ``client.vehicle(...)`` options of reuse: ``--max-age``, checked in _config."""
+    return {} if cfg.max_age is None else {"max_age": cfg.max_age}
 
 
 def _redis_state(cfg: _Config) -> StateStore:

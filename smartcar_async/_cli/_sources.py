@@ -6,7 +6,7 @@ import contextlib
 import datetime as dt
 import logging
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from .._account import AuthClient
 from .._client import Client
@@ -74,16 +74,26 @@ def _initial_tokens(row: VehicleRow) -> StoredTokens | str:
 
 
 def _handle(
-    client: Client, row: VehicleRow, units: str, sources: dict[str, StoredTokenSource]
+    client: Client,
+    row: VehicleRow,
+    units: str,
+    sources: dict[str, StoredTokenSource],
+    **options: Any,
 ) -> Vehicle:
     units_checked = cast("UnitSystem", units)  # a choice of --units, or checked with the file
     unit_system = row.unit_system or units_checked
     if row.refresh_token is not None:
         source = sources[row.refresh_token]
-        return client.vehicle(row.vehicle_id, access_token=source, unit_system=unit_system)
+        handle = client.vehicle(
+            row.vehicle_id, access_token=source, unit_system=unit_system, **options
+        )
+        return cast("Vehicle", handle)
     # Rows with neither token were given --token's.
     assert row.access_token is not None
-    return client.vehicle(row.vehicle_id, access_token=row.access_token, unit_system=unit_system)
+    handle = client.vehicle(
+        row.vehicle_id, access_token=row.access_token, unit_system=unit_system, **options
+    )
+    return cast("Vehicle", handle)
 
 
 def _warn_expired(rows: Sequence[VehicleRow]) -> None:

@@ -131,12 +131,15 @@ class Tally:
         self.reads_failed = 0
         # Reads not requested because they are parked, by reason.
         self.reads_parked: Counter[str] = Counter()
+        # Reads not requested because a webhook answered them within the interval.
+        self.reads_fresh = 0
 
     def record(self, result: PollResult, *, main: bool = True) -> RoundTally | None:
         """Count one result; for the main job, return its round's tally."""
         self.reads_ok += len(result.values)
         self.reads_failed += len(result.errors)
         self.reads_parked.update(result.parked.values())
+        self.reads_fresh += len(result.fresh)
         for error in result.errors.values():
             self.errors_by_type[type(error).__name__] += 1
         for seconds in result.timings.values():
@@ -180,7 +183,13 @@ class Tally:
         return [self._open[n] for n in sorted(self._open)]
 
 
-_SKIP_WORDS: Final = {"backoff": "backing off", "late": "late"}
+_SKIP_WORDS: Final = {
+    "backoff": "backing off",
+    "late": "late",
+    "budget": "over the monthly budget",
+    "make_limit": "held by a make limit",
+    "fresh": "answered by webhooks",
+}
 
 
 def _plural(count: int, one: str, many: str) -> str:
@@ -256,6 +265,7 @@ def summary_figures(
             "failed": stats.failed_requests,
             "sub_requests": stats.sub_requests,
         },
+        "billed_requests": billed_figures(tally, stats),
         "rate_limited": stats.rate_limited,
         "read_latency_seconds": {f"p{p}": _rounded(samples.percentile(p)) for p in (50, 95, 99)},
         "results_written": results_written,
@@ -264,6 +274,34 @@ def summary_figures(
 
 def _rounded(value: float | None) -> float | None:
     return None if value is None else round(value, 6)
+
+
+def billed_figures(tally: Tally, stats: ClientStats) -> dict[str, int]:
+    """Billed requests sent, and those saved, by what saved them.
+
+    A saved read is a billed request not sent: answered from a stored answer
+    (``--max-age``), from a webhook reading (reused, or a poll's read left out
+    as fresh), by another caller's identical read, or not asked while parked.
+    """
+    by_webhooks = stats.webhook_reused_reads
+    return {
+        "sent": stats.billed_requests,
+        "saved_by_reuse": stats.reused_reads - by_webhooks,
+        "saved_by_webhooks": tally.reads_fresh + by_webhooks,
+        "saved_by_deduplication": stats.dedupe_hits,
+        "saved_by_parking": sum(tally.reads_parked.values()),
+    }
+
+
+def billed_line(tally: Tally, stats: ClientStats) -> str:
+    """``N sent · saved: R by reuse, W by webhooks, D by deduplication, P by parking``."""
+    f = billed_figures(tally, stats)
+    return (
+        f"{_n(f['sent'])} sent · saved: {_n(f['saved_by_reuse'])} by reuse, "
+        f"{_n(f['saved_by_webhooks'])} by webhooks, "
+        f"{_n(f['saved_by_deduplication'])} by deduplication, "
+        f"{_n(f['saved_by_parking'])} by parking"
+    )
 
 
 def requests_line(stats: ClientStats) -> str:
@@ -326,6 +364,7 @@ def summary_rows(
         ("Logical reads", f"{_n(stats.logical_reads)} ({outcomes})"),
         ("Parked reads", parked_line),
         ("HTTP requests sent", requests_line(stats)),
+        ("Billed requests", billed_line(tally, stats)),
         ("Sub-requests (in batches)", _n(stats.sub_requests)),
         ("Dedupe hits", _n(stats.dedupe_hits)),
         ("Coalescing ratio", f"{stats.coalescing_ratio:.2f} reads per read request"),

@@ -124,6 +124,7 @@ def test_summary_json_has_the_documented_shape(emu: Emulator, tmp_path: Path) ->
         "polls",
         "reads",
         "http_requests",
+        "billed_requests",
         "rate_limited",
         "read_latency_seconds",
         "results_written",
@@ -158,6 +159,13 @@ def test_summary_json_has_the_documented_shape(emu: Emulator, tmp_path: Path) ->
         "sub_requests",
     }
     assert figures["http_requests"]["total"] == len(vehicle_requests(emu))
+    billed = figures["billed_requests"]
+    assert (
+        billed["sent"]
+        == figures["http_requests"]["sub_requests"] + figures["http_requests"]["single_gets"]
+    )
+    assert billed["sent"] >= emu.billed_requests  # failed requests are free at Smartcar
+    assert billed["saved_by_parking"] == reads["parked"]
     assert set(figures["read_latency_seconds"]) == {"p50", "p95", "p99"}
     assert all(v > 0 for v in figures["read_latency_seconds"].values())
     assert figures["elapsed_seconds"] > 0

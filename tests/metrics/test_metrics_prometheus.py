@@ -147,6 +147,7 @@ async def test_text_exposition_parses_and_names_every_metric(registry: Collector
             "logical_reads",
             "deduplicated_reads",
             "writes",
+            "billed_requests",
             "shared_state_unavailable",
             "retries",
             "rate_limits",
@@ -154,6 +155,7 @@ async def test_text_exposition_parses_and_names_every_metric(registry: Collector
             "poll_results",
             "vehicles_gated",
             "reads_parked",
+            "vehicles_near_budget",
             "token_refreshes",
         )
     }

@@ -96,6 +96,18 @@ class Recording:
     async def save_vehicles(self, records: Mapping[str, sc.VehicleRecord]) -> None:
         await self.inner.save_vehicles(records)
 
+    async def add_billed(self, vehicle_id: str, month: str, n: int) -> int:
+        return await self.inner.add_billed(vehicle_id, month, n)
+
+    async def billed(self, vehicle_id: str, month: str) -> int:
+        return await self.inner.billed(vehicle_id, month)
+
+    async def load_quotas(self, vehicle_ids: Iterable[str]) -> dict[str, sc.VehicleQuota]:
+        return await self.inner.load_quotas(vehicle_ids)
+
+    async def save_quotas(self, records: Mapping[str, sc.VehicleQuota]) -> None:
+        await self.inner.save_quotas(records)
+
     async def aclose(self) -> None:
         await self.inner.aclose()
 
