@@ -100,3 +100,31 @@ def test_the_summary_shows_billed_requests_sent_and_saved(emu: Emulator) -> None
     # Two reads and the make (asked once) per vehicle.
     assert sent == emu.billed_requests == 3 * len(emu.fleet.ids)
     assert line.endswith("saved: 0 by reuse, 0 by webhooks, 0 by deduplication, 0 by parking")
+
+
+def test_max_age_reuses_the_last_round_answers(emu: Emulator) -> None:
+    emu.reset_billed_requests()
+    ids = emu.fleet.ids[:4]
+    done = run_cli(
+        against(
+            emu,
+            "--token",
+            TOKEN,
+            *(arg for vid in ids for arg in ("--vehicle", vid)),
+            "--reads",
+            "odometer,location",
+            "--rounds",
+            "2",
+            "--interval",
+            "0.2",
+            "--max-age",
+            "600",
+            "--output",
+            "-",
+        )
+    )
+    assert done.returncode == 0, done.stderr
+    line = summary_value(done.stderr, "Billed requests")
+    # The first round asks; the second is answered by what the first brought back.
+    assert line.startswith(f"{2 * len(ids)} sent · saved: {2 * len(ids)} by reuse")
+    assert emu.billed_requests == 2 * len(ids)
