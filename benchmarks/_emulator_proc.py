@@ -14,6 +14,9 @@ line each):
 ``stats``                  -> ``REQUESTS CPU_SECONDS TOKENS``: HTTP requests served,
                               this process's CPU time, and application-bucket tokens
                               spent (accepted requests' cost), all since start
+``errors``                 -> JSON object: error responses by status and code
+                              (``Emulator.error_responses``), since start or ``clear``
+``clear``                  -> ``ok``: empty that tally
 ``quit``                   -> ``ok``, then exit
 
 The CLI (``python -m smartcar_async.testing``) has no flag for rate limits and
@@ -121,6 +124,11 @@ def main() -> int:
                     f"{_served if counting else -1} {time.process_time():.6f} "
                     f"{_tokens if counting_tokens else -1}"
                 )
+            elif cmd == "errors":
+                reply = json.dumps(emu.error_responses)
+            elif cmd == "clear":
+                emu.clear_requests()
+                reply = "ok"
             elif cmd == "quit":
                 print("ok", flush=True)
                 break

@@ -17,10 +17,13 @@ call in its error mapping (unreachable -> StateUnavailableError).
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Final
 
-from ._quota import VehicleQuota
+from ._exceptions import StateError
+from ._quota import VehicleQuota, check_count, check_month, check_quotas
+from ._redis_core import RedisCore
+from ._state import check_vehicle_id, check_vehicle_ids
 
 if TYPE_CHECKING:
     import redis.asyncio as aioredis
@@ -85,3 +88,32 @@ def parse_quota(value: object) -> VehicleQuota:
     if not isinstance(polls, list):
         raise TypeError("a stored quota's polls are not a list")
     return VehicleQuota(make=data.get("make"), polls=tuple(polls))
+
+
+class RedisQuotas(RedisCore):
+    """Billed-request counts and per-vehicle quotas of :class:`~smartcar_async.redis.RedisState`."""
+
+    async def add_billed(self, vehicle_id: str, month: str, n: int) -> int:
+        """Add ``n`` to the vehicle's billed requests of ``month`` (HINCRBY); the new total."""
+        vid, key = check_vehicle_id(vehicle_id), self._key("billed", check_month(month))
+        count = check_count("n", n, minimum=0)
+        return await self._call("count billed requests", add_billed(self._client, key, vid, count))
+
+    async def billed(self, vehicle_id: str, month: str) -> int:
+        """The vehicle's billed requests of ``month`` (0 when none)."""
+        vid, key = check_vehicle_id(vehicle_id), self._key("billed", check_month(month))
+        return await self._call("read billed requests", billed(self._client, key, vid))
+
+    async def load_quotas(self, vehicle_ids: Iterable[str]) -> dict[str, VehicleQuota]:
+        """The stored make and recent poll times of ``vehicle_ids``; ids with none are absent."""
+        ids = check_vehicle_ids(vehicle_ids)
+        found = await self._call("load quotas", load_quotas(self._client, self._key("quotas"), ids))
+        try:
+            return {vid: parse_quota(value) for vid, value in found.items()}
+        except (TypeError, ValueError, RecursionError) as exc:
+            raise StateError(f"redis {self._where}: a stored quota is malformed: {exc}") from None
+
+    async def save_quotas(self, records: Mapping[str, VehicleQuota]) -> None:
+        """Replace these vehicles' makes and recent poll times in one MULTI/EXEC."""
+        checked = check_quotas(records)
+        await self._call("save quotas", save_quotas(self._client, self._key("quotas"), checked))

@@ -268,7 +268,17 @@ class Emulator(V3Surface):
         return self._state.log.snapshot()
 
     def clear_requests(self) -> None:
+        """Empty the request log and the `error_responses` tally."""
         self._state.log.clear()
+        self._state.errors.clear()
+
+    @property
+    def error_responses(self) -> dict[str, int]:
+        """Error responses served so far, by status and code: ``{"429 RATE_LIMIT:SMARTCAR_API": 3,
+        "400 invalid_grant": 1}`` (a copy). Never truncated, unlike `requests`, and
+        counted even with ``max_recorded=0``; errors inside a batch's items are not
+        counted (the batch itself answered 200)."""
+        return self._state.errors.snapshot()
 
     def advance_clock(self, seconds: float) -> None:
         """Move the emulator clock forward: tokens expire, rate windows free, vehicles drive."""

@@ -1,8 +1,9 @@
-"""The request log: what clients sent, for assertions in tests."""
+"""The request log and the error tally: what clients sent and which errors they got, for tests."""
 
 from __future__ import annotations
 
-from collections import deque
+import threading
+from collections import Counter, deque
 from collections.abc import Iterable
 from typing import Any
 
@@ -69,3 +70,43 @@ class RequestLog:
     @property
     def enabled(self) -> bool:
         return self._items.maxlen != 0
+
+
+class ErrorTally:
+    """Error responses by status and code ("429 RATE_LIMIT:SMARTCAR_API"), unbounded.
+
+    Unlike the request log it never drops an entry, so a test can assert "none of
+    these" over a long run; readable from a test thread while serving.
+    """
+
+    def __init__(self) -> None:
+        self._counts: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    def count(self, status: int, payload: Any) -> None:
+        key = f"{status} {_error_code(payload)}".rstrip()
+        with self._lock:
+            self._counts[key] += 1
+
+    def snapshot(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self._counts)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._counts.clear()
+
+
+def _error_code(payload: Any) -> str:
+    """``TYPE:CODE`` of a v2 or v3 error body, an OAuth ``error``, or "" for anything else."""
+    if isinstance(payload, dict):
+        errors = payload.get("errors")
+        if isinstance(errors, list) and errors and isinstance(errors[0], dict):
+            payload = errors[0]
+        kind, code = payload.get("type"), payload.get("code")
+        if isinstance(kind, str):
+            return kind if code is None else f"{kind}:{code}"
+        error = payload.get("error")
+        if isinstance(error, str):
+            return error
+    return ""

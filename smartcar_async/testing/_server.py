@@ -38,7 +38,7 @@ from ._faults import FaultEngine, Faults
 from ._fleet import Fleet, SimulatedVehicle
 from ._iam import AppTokens
 from ._ratelimit import RateLimiter, RateLimits
-from ._recording import CaseInsensitiveDict, RecordedRequest, RequestLog
+from ._recording import CaseInsensitiveDict, ErrorTally, RecordedRequest, RequestLog
 from ._routes import BATCH, resolve, resolve_miscased_make
 from ._units import UnitSystem, parse_unit_system
 from ._v3_errors import errors_body
@@ -78,6 +78,7 @@ class State:
     latency: float | tuple[float, float]
     app_tokens: AppTokens
     billing: Billing = attrs.field(factory=Billing)
+    errors: ErrorTally = attrs.field(factory=ErrorTally)
     signals_page_size: int | None = None
     """v3: how many signals one ``/signals`` page holds (None: all of them)."""
     command_hold: float | None = None
@@ -212,6 +213,8 @@ class Server:
         if result is None:
             result = self._run(kind, vehicle_id, key, request, body, request_id)
         status, payload, headers = result
+        if status >= 400:
+            state.errors.count(status, payload)
         if isinstance(payload, Deferred):
             return await self._hold(request, payload, request_id)
         data = _dumps(payload)

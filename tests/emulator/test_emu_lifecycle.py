@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import importlib.util
 import json
 import os
@@ -143,6 +144,34 @@ async def test_request_log_is_bounded(session: aiohttp.ClientSession) -> None:
     async with Emulator(vehicles=1, max_recorded=0) as emu:
         await Api(emu, session).get("/v2.0/vehicles")
         assert emu.requests == []
+
+
+async def test_error_responses_are_tallied_by_status_and_code(
+    session: aiohttp.ClientSession,
+) -> None:
+    limits = testing.RateLimits(app_capacity=2, app_refill_per_minute=0)
+    # max_recorded=0: the tally does not depend on the request log.
+    async with Emulator(vehicles=1, max_recorded=0, rate_limits=limits, token_ttl=60) as emu:
+        api = Api(emu, session)
+        vid = emu.fleet.ids[0]
+        assert (await api.batch(vid, ["/odometer", "/location"])).status == 200
+        for _ in range(3):
+            assert (await api.vget(vid, "/odometer")).status == 429
+        # v3 answers the same limit in its own (JSON:API) error shape.
+        assert (await api.get(f"/v3/vehicles/{vid}/signals")).status == 429
+        pair = emu.issue_tokens()
+        form = {"grant_type": "refresh_token", "refresh_token": pair.refresh_token}
+        basic = base64.b64encode(b"any-client:any-secret").decode()
+        headers = {"Authorization": f"Basic {basic}"}
+        for expected in (200, 400):  # a refresh token works once when token_ttl is set
+            async with session.post(f"{emu.url}/oauth/token", data=form, headers=headers) as resp:
+                assert resp.status == expected
+        tally = emu.error_responses
+        assert tally == {"429 RATE_LIMIT:SMARTCAR_API": 4, "400 invalid_grant": 1}
+        tally.clear()  # a copy
+        assert emu.error_responses["429 RATE_LIMIT:SMARTCAR_API"] == 4
+        emu.clear_requests()
+        assert emu.error_responses == {}
 
 
 def vin_check_digit_ok(vin: str) -> bool:
