@@ -31,6 +31,10 @@ TOKEN = "tok-REDIS-POLICY-7a1"
 CAPACITY = 20
 REFILL = 600.0  # per minute: one request every 0.1 s
 SHARED = sc.RequestBudget(capacity=CAPACITY - 2, refill_per_minute=REFILL)
+#: The emulator refills a fifth faster than the shared bucket: a request the bucket granted
+#: on time may still arrive late behind others on a loaded machine, and must not be a 429.
+#: The bound the clients keep is asserted from the shared bucket's own rate.
+EMU_REFILL = REFILL * 1.2
 
 
 class Scopes(sc.ClientHooks):
@@ -98,7 +102,7 @@ async def hammer(clients: list[sc.Client], ids: list[str], seconds: float) -> tu
 async def test_clients_sharing_a_state_stay_inside_the_application_bucket(
     emu: Emulator, redis_server: RedisServer, namespace: str
 ) -> None:
-    emu.rate_limits = RateLimits(app_capacity=CAPACITY, app_refill_per_minute=REFILL)
+    emu.rate_limits = RateLimits(app_capacity=CAPACITY, app_refill_per_minute=EMU_REFILL)
     scopes = Scopes()
     async with (
         RedisState(redis_server.url, namespace=namespace, budget=SHARED) as state,
