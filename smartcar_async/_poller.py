@@ -34,7 +34,7 @@ change, and flushed when the poller stops, even when it is cancelled.
 Many workers share one fleet when ``state`` is a shared schedule
 (:class:`~smartcar_async.redis.RedisState`): each worker loads the same
 vehicles (the first loader wins), then claims batches of due vehicles by
-lease (one call for many), polls them with the same machinery as below (reads
+lease (one call for many), polls them with the same poll step as a lone poller (reads
 still coalesce into one batch per vehicle), and reschedules each one at its
 due time + ``interval``. Workers may join and leave at any time. A worker that
 stops gives its unfinished leases back at once; one that dies loses them when
@@ -50,77 +50,62 @@ A result's ``round`` is the vehicle's poll number.
 While the store is unreachable, claims wait (logged once, retried with a
 backoff) and finished polls are rescheduled once it answers.
 
-The machinery is one scheduler task holding a heap with at most one entry per
-vehicle, and at most ``max_concurrent_vehicles`` poll tasks: no task per
-vehicle, no growth with rounds, and a bounded result stream, so a slow
-consumer slows polling down instead of filling memory.
+FleetPoller is the public face (lifecycle, fleet, results); its parts are
+private modules: ``_poll_args`` (argument checks), ``_poll_rounds`` (the
+schedule of a lone poller), ``_poll_shared`` (claiming from a shared one,
+whose leases ``_poll_leases`` keeps), ``_poll_step`` (one vehicle's poll),
+``_poll_state`` (back-offs and parks), ``_poll_quota`` (spending rules) and
+``_poll_result``.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import hashlib
-import heapq
 import inspect
-import logging
 import math
-import os
-import secrets
-import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
-from time import perf_counter
 from types import TracebackType
-from typing import Any, Final, Literal, Self
+from typing import Final, Literal, Self
 
 import anyio
-import attrs
 from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from ._endpoints import READS
-from ._exceptions import APITimeoutError, SmartcarError, StateUnavailableError
 from ._names import ReadName
-from ._poll_leases import RETRY_FIRST, RETRY_MAX, _Leases, idle_wait
-from ._poll_quota import Quotas, build_quotas
+from ._poll_args import READ_NAMES as READ_NAMES  # re-exported: the CLI and tests use it
+from ._poll_args import (
+    check_jitter,
+    check_reads,
+    check_shard,
+    check_state,
+    check_worker_id,
+)
+from ._poll_args import shard_of as shard_of  # re-exported: the tests use it
+from ._poll_leases import _Leases
+from ._poll_quota import build_quotas
 from ._poll_result import PollOutcome, PollResult, SkipReason, _Results
+from ._poll_rounds import _Entry, _RoundSchedule
+from ._poll_shared import _SharedPolling
 from ._poll_state import (
     _Saver,
     _VehicleState,
-    hold_back,
     lift_parks,
-    note_parks,
     parked_reads,
     parked_whole,
 )
 from ._quota import FreshnessOracle, MakeLimit
-from ._shared_schedule import ClaimedBatch, SharedSchedule
+from ._shared_schedule import SharedSchedule
 from ._state import StateStore
 from ._validate import check_bound, check_int, check_interval
 from ._vehicle import Vehicle
 
 __all__ = ["FleetPoller", "PollOutcome", "PollResult", "SkipReason"]
 
-#: The vehicle reads a poller may take: every batchable GET of the endpoint
-#: table that Vehicle exposes as a method without arguments.
-READ_NAMES: Final[tuple[str, ...]] = tuple(
-    r.name for r in READS if inspect.iscoroutinefunction(getattr(Vehicle, r.name, None))
-)
-
-logger = logging.getLogger("smartcar_async")
-
 _DEFAULT_MAX_BACKOFF: Final = 900.0
 _DEFAULT_LEASE: Final = 30.0
-#: Vehicles one claim takes at most (fewer when fewer concurrency slots are free).
-_CLAIM_MAX: Final = 100
-#: The longest a worker with nothing to claim sleeps before asking the schedule again.
-_IDLE_MAX: Final = 5.0
 _DEFAULT_RECHECK: Final = 86_400.0
-# (due, sequence, state, round, skip reason); the unique sequence number keeps
-# heapq from ever comparing two states.
-_Entry = tuple[float, int, _VehicleState, int, SkipReason | None]
 
 
-class FleetPoller:
+class FleetPoller(_RoundSchedule, _SharedPolling):
     """Poll many vehicles for the same reads every ``interval`` seconds.
 
     ::
@@ -226,11 +211,7 @@ class FleetPoller:
     ) -> None:
         self._reads = check_reads(reads)
         self._interval = check_interval("interval", interval)
-        if not isinstance(jitter, int | float) or isinstance(jitter, bool):
-            raise TypeError("jitter must be a number")
-        if not 0.0 <= jitter <= 1.0:
-            raise ValueError(f"jitter must be within 0..1, got {jitter!r}")
-        self._jitter = float(jitter)
+        self._jitter = check_jitter(jitter)
         if rounds is not None:
             check_int("rounds", rounds, minimum=1)
         self._rounds = rounds
@@ -239,14 +220,11 @@ class FleetPoller:
         self._timeout = check_bound("timeout", timeout)
         self._backoff = self._interval if backoff is None else check_interval("backoff", backoff)
         self._max_backoff = check_interval("max_backoff", max_backoff)
-        self._shard = _check_shard(shard)
+        self._shard = check_shard(shard)
         check_int("max_buffered_results", max_buffered_results, minimum=0)
         self._buffer = max_buffered_results
         self._recheck = check_interval("recheck", recheck)
-        if state is not None and not isinstance(state, StateStore):
-            raise TypeError(
-                f"state must be a StateStore (e.g. SQLiteState), not {type(state).__name__}"
-            )
+        check_state(state)
         self._store = state
         self._saver = _Saver(state)
         self._shared = state if isinstance(state, SharedSchedule) else None
@@ -255,11 +233,7 @@ class FleetPoller:
                 "shard cannot be used with a shared schedule: its leases share the fleet"
             )
         self._lease = check_interval("lease", lease)
-        if worker_id is None:
-            worker_id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
-        elif not isinstance(worker_id, str) or not worker_id:
-            raise ValueError("worker_id must be a non-empty str")
-        self._worker_id = worker_id
+        self._worker_id = check_worker_id(worker_id)
         self._leases: _Leases | None = None
         self._quotas = build_quotas(
             state, monthly_budget, make_limits, freshness, clock, self._interval, self._recheck
@@ -516,385 +490,9 @@ class FleetPoller:
             f"reads={','.join(self._reads)} interval={self._interval:g}>"
         )
 
-    # ------------------------------------------------------------ schedule
-
-    def _slot(self, round_: int) -> float:
-        return self._t0 + (round_ - 1) * self._interval
-
-    def _offset(self, vehicle_id: str, round_: int) -> float:
-        if not self._jitter:
-            return 0.0
-        digest = hashlib.blake2b(f"{vehicle_id}\x1f{round_}".encode(), digest_size=8).digest()
-        return self._jitter * self._interval * (int.from_bytes(digest, "big") / 2.0**64)
-
-    def _current_round(self) -> int:
-        elapsed = anyio.current_time() - self._t0
-        current = max(1, int(elapsed // self._interval) + 1)
-        return current if self._rounds is None else min(current, self._rounds)
-
-    def _plan(self, state: _VehicleState, round_: int) -> None:
-        """Queue the vehicle's entry for ``round_``: a poll, or a skip if it cannot fit the slot."""
-        if self._rounds is not None and round_ > self._rounds:
-            return
-        now = anyio.current_time()
-        natural = max(self._slot(round_) + self._offset(state.vehicle.vehicle_id, round_), now)
-        slot_end = self._slot(round_ + 1)
-        held = max(state.blocked_until, state.not_before)
-        due = max(natural, held)
-        skip: SkipReason | None = None
-        if due >= slot_end:
-            # Held back for the whole slot: by a back-off, or (rarely: a longer
-            # interval than the last run's) by the poll planned before a restart.
-            skip = "backoff" if held >= slot_end else "late"
-            due = natural
-        else:
-            state.not_before = -math.inf  # a stored due time holds back one poll only
-            state.next_due = due
-            self._saver.mark(state)
-        self._sequence += 1
-        heapq.heappush(self._heap, (due, self._sequence, state, round_, skip))
-
     def _wake(self) -> None:
         if self._wakeup is not None:
             self._wakeup.set()
-
-    def _done(self) -> bool:
-        return (
-            self._rounds is not None
-            and not self._heap
-            and self._inflight == 0
-            and anyio.current_time() >= self._slot(self._rounds)
-        )
-
-    async def _schedule(self) -> None:
-        assert self._send is not None
-        try:
-            with self._scope:
-                async with anyio.create_task_group() as polls:
-                    while not self._done():
-                        if self._heap and self._heap[0][0] <= anyio.current_time():
-                            await self._dispatch(polls)
-                        else:
-                            await self._sleep()
-                    # Before any await: add() must not slip a vehicle in now.
-                    self._phase = "finished"
-        finally:
-            # The stream ends here, so consumers finish whether we ran out of
-            # rounds, were stopped, or crashed.
-            self._send.close()
-
-    async def _sleep(self) -> None:
-        assert self._wakeup is not None
-        if self._heap:
-            deadline = self._heap[0][0]
-        elif self._rounds is not None and self._inflight == 0:
-            deadline = self._slot(self._rounds)
-        else:
-            deadline = math.inf
-        with anyio.move_on_at(deadline):
-            await self._wakeup.wait()
-        if self._wakeup.is_set():
-            # Nothing is lost by resetting: the loop re-reads all state next.
-            self._wakeup = anyio.Event()
-
-    # ---------------------------------------------------- shared schedule
-
-    async def _schedule_shared(self, schedule: SharedSchedule) -> None:
-        """Claim due vehicles by lease and poll them, until no vehicle has a poll left."""
-        assert self._send is not None
-        leases = self._leases = _Leases(
-            schedule,
-            worker_id=self._worker_id,
-            interval=self._interval,
-            lease=self._lease,
-            on_change=self._wake,
-        )
-        try:
-            with self._scope:
-                async with anyio.create_task_group() as polls:
-                    polls.start_soon(leases.run)
-                    await self._claim_loop(schedule, leases, polls)
-                    # Nothing in flight, nothing held: only the lease keeper is left.
-                    polls.cancel_scope.cancel()
-                self._phase = "finished"
-        finally:
-            if self._phase != "finished":
-                # Stopped: results not yet taken are dropped (their leases go back with
-                # the rest, for another worker to poll), so none is delivered twice.
-                assert self._receive is not None
-                self._receive.close()
-            # Shielded: finished polls are rescheduled and unfinished leases given back
-            # even when the poller is being stopped.
-            await leases.final()
-            self._send.close()
-
-    async def _claim_loop(
-        self, schedule: SharedSchedule, leases: _Leases, polls: TaskGroup
-    ) -> None:
-        # Claims wait for a quarter of the slots (up to a claim's size) to be free, so
-        # that a busy worker takes vehicles in batches rather than one per finished poll.
-        batch = max(1, min(self._max_concurrent, _CLAIM_MAX) // 4)
-        idle_cap = min(_IDLE_MAX, self._interval / 4)
-        pause = RETRY_FIRST
-        while True:
-            free = self._max_concurrent - self._inflight
-            if free < batch:
-                await self._wait(math.inf)
-                continue
-            try:
-                # Shielded: a claim applied in Redis but cancelled here (the worker
-                # stopping) would leave leases nobody gives back until they expire.
-                with anyio.CancelScope(shield=True):
-                    claim = await schedule.claim(
-                        self._worker_id, max_n=min(free, _CLAIM_MAX), lease=self._lease
-                    )
-                    leases.take(claim)
-                next_due = None if claim.vehicles else await schedule.next_due()
-                finished = (
-                    not claim.vehicles
-                    and next_due is None
-                    and self._inflight == 0
-                    and not leases.busy
-                    and await self._still_loaded(schedule)
-                )
-            except StateUnavailableError as exc:
-                leases.outage.failed(exc, "claiming vehicles")
-                await anyio.sleep(pause)
-                pause = min(pause * 2, RETRY_MAX)
-                continue
-            leases.outage.recovered()
-            pause = RETRY_FIRST
-            if finished:
-                return
-            if claim.vehicles:
-                await self._start_claimed(claim, leases, polls)
-            elif next_due is not None or self._inflight or leases.busy:
-                await anyio.sleep(idle_wait(next_due, claim.now, idle_cap))
-
-    async def _still_loaded(self, schedule: SharedSchedule) -> bool:
-        """Whether the schedule is there; if it is gone (reset, or a Redis restart that kept
-        nothing), load it again and say so: its polls start over."""
-        if await schedule.schedule_loaded():
-            return True
-        logger.warning(
-            "The shared schedule is gone (was Redis restarted without persistence?); "
-            "loading it again: every vehicle's polls start over",
-            extra={"event": "schedule_reloaded"},
-        )
-        await schedule.load_schedule(list(self._states), rounds=self._rounds or 0)
-        return False
-
-    async def _start_claimed(self, claim: ClaimedBatch, leases: _Leases, polls: TaskGroup) -> None:
-        claimed: list[tuple[_VehicleState, int]] = []
-        for slot in claim.vehicles:
-            state = self._states.get(slot.vehicle_id)
-            if state is None:
-                # Not ours to poll (the same --vehicles-file in every worker prevents it):
-                # moved on without a poll rather than claimed again and again.
-                logger.warning(
-                    "Vehicle %s is on the shared schedule but not among this worker's vehicles",
-                    slot.vehicle_id,
-                    extra={"event": "unknown_vehicle", "vehicle_id": slot.vehicle_id},
-                )
-                leases.complete(slot.vehicle_id)
-                continue
-            claimed.append((state, slot.polls_done + 1))
-        if self._store is not None:
-            # Other workers' back-offs and parks of these vehicles: one call for the batch.
-            await self._saver.load([state for state, _ in claimed], strict=False)
-        now = anyio.current_time()
-        for state, round_ in claimed:
-            state.last_round = round_
-            if state.blocked_until > now:
-                await self._emit_skip(state, round_, "backoff")
-                continue
-            reads, parked = self._split_reads(state)
-            if not reads:
-                await self._emit(state, round_, parked=parked)
-                continue
-            await self._slots.acquire()
-            self._inflight += 1
-            polls.start_soon(self._poll, state, round_, reads, parked)
-
-    async def _wait(self, timeout: float) -> None:
-        """Until a poll finishes (or ``timeout``)."""
-        assert self._wakeup is not None
-        with anyio.move_on_after(timeout):
-            await self._wakeup.wait()
-        if self._wakeup.is_set():
-            self._wakeup = anyio.Event()
-
-    async def _dispatch(self, polls: TaskGroup) -> None:
-        _, _, state, round_, skip = heapq.heappop(self._heap)
-        if state.removed:
-            return
-        if self._store is not None and not state.loaded:
-            # Added while running: its record (a back-off, parked reads) may
-            # change this very poll. Everything added meanwhile loads with it.
-            await self._saver.load([s for s in self._states.values() if not s.loaded], strict=False)
-            if not state.removed:
-                self._plan(state, round_)
-            return
-        if skip is not None:
-            state.last_round = round_
-            await self._emit_skip(state, round_, skip)
-            self._plan(state, round_ + 1)
-            return
-        reads, parked = self._split_reads(state)
-        if not reads:
-            # Nothing to ask: no request, no concurrency slot, still a result.
-            state.last_round = round_
-            await self._emit(state, round_, parked=parked)
-            self._plan(state, round_ + 1)
-            return
-        await self._slots.acquire()
-        if state.removed:
-            self._slots.release()
-            return
-        state.last_round = round_
-        self._inflight += 1
-        polls.start_soon(self._poll, state, round_, reads, parked)
-
-    async def _emit_skip(self, state: _VehicleState, round_: int, reason: SkipReason) -> None:
-        await self._emit(state, round_, skipped=reason)
-
-    async def _emit(
-        self,
-        state: _VehicleState,
-        round_: int,
-        *,
-        skipped: SkipReason | None = None,
-        parked: Mapping[str, str] | None = None,
-    ) -> None:
-        """Send a result for a round in which nothing was requested."""
-        assert self._send is not None
-        now = anyio.current_time()
-        await self._send.send(
-            PollResult(
-                vehicle_id=state.vehicle.vehicle_id,
-                round=round_,
-                started_at=dt.datetime.now(dt.UTC),
-                latency=0.0,
-                skipped=skipped,
-                backoff=max(0.0, state.blocked_until - now),
-                parked=parked or {},
-            )
-        )
-
-    async def _poll(
-        self, state: _VehicleState, round_: int, reads: tuple[str, ...], parked: Mapping[str, str]
-    ) -> None:
-        assert self._send is not None
-        try:
-            if self._quotas is None:
-                result = await self._read(state, round_, reads, parked)
-            else:
-                result = await self._spend(self._quotas, state, round_, reads, parked)
-            await self._send.send(result)
-        finally:
-            self._slots.release()
-            self._inflight -= 1
-            if self._leases is None and not state.removed:
-                self._plan(state, round_ + 1)
-            self._wake()
-
-    async def _read(
-        self, state: _VehicleState, round_: int, reads: tuple[str, ...], parked: Mapping[str, str]
-    ) -> PollResult:
-        vehicle = state.vehicle
-        values: dict[str, Any] = {}
-        errors: dict[str, SmartcarError] = {}
-        timings: dict[str, float] = {}
-
-        async def read(name: str) -> None:
-            method: Callable[[], Awaitable[Any]] = getattr(vehicle, name)
-            began = perf_counter()
-            try:
-                values[name] = await method()
-            except SmartcarError as exc:
-                errors[name] = exc
-            timings[name] = perf_counter() - began
-
-        started_at = dt.datetime.now(dt.UTC)
-        began = perf_counter()
-        scope = (
-            anyio.move_on_after(self._timeout) if self._timeout is not None else anyio.CancelScope()
-        )
-        with scope:
-            # Started in the same event-loop turn, the reads land in one
-            # coalescer window: one batch request per vehicle and round.
-            async with anyio.create_task_group() as tg:
-                for name in reads:
-                    tg.start_soon(read, name)
-        latency = perf_counter() - began
-        if scope.cancelled_caught:
-            for name in reads:
-                if name not in values and name not in errors:
-                    errors[name] = APITimeoutError(
-                        f"{name} got no answer within the poller's timeout of {self._timeout:g} s"
-                    )
-        backoff = self._note_outcome(state, errors)
-        self._note_parks(state, vehicle, errors)
-        return PollResult(
-            vehicle_id=vehicle.vehicle_id,
-            round=round_,
-            started_at=started_at,
-            latency=latency,
-            values={n: values[n] for n in self._reads if n in values},
-            errors={n: errors[n] for n in self._reads if n in errors},
-            timings={n: timings[n] for n in self._reads if n in timings},
-            backoff=backoff,
-            parked={n: parked[n] for n in self._reads if n in parked},
-        )
-
-    async def _spend(
-        self,
-        quotas: Quotas,
-        state: _VehicleState,
-        round_: int,
-        reads: tuple[str, ...],
-        parked: Mapping[str, str],
-    ) -> PollResult:
-        """A poll under the spending rules: read, or skip without sending anything."""
-        verdict = await quotas.before(state.vehicle, reads)
-        if verdict.skip is not None:
-            return PollResult(
-                vehicle_id=state.vehicle.vehicle_id,
-                round=round_,
-                started_at=dt.datetime.now(dt.UTC),
-                latency=0.0,
-                skipped=verdict.skip,
-                backoff=max(0.0, state.blocked_until - anyio.current_time()),
-                fresh=verdict.fresh,
-            )
-        result = await self._read(state, round_, verdict.reads, parked)
-        await quotas.after(state.vehicle)
-        return attrs.evolve(result, fresh=verdict.fresh) if verdict.fresh else result
-
-    def _note_outcome(self, state: _VehicleState, errors: Mapping[str, SmartcarError]) -> float:
-        """Update the vehicle's back-off from this poll's errors; return the delay set."""
-        delay, changed = hold_back(state, errors, self._backoff, self._max_backoff)
-        if changed:
-            self._saver.mark(state)
-        return delay
-
-    # ------------------------------------------------------------- parking
-
-    def _split_reads(self, state: _VehicleState) -> tuple[tuple[str, ...], dict[str, str]]:
-        """The reads to request this poll, and the parked ones with their reasons."""
-        if lift_parks(state, anyio.current_time()):
-            self._saver.mark(state)
-        parked = parked_reads(state, self._reads)
-        return tuple(name for name in self._reads if name not in parked), parked
-
-    def _note_parks(
-        self, state: _VehicleState, vehicle: Vehicle, errors: Mapping[str, SmartcarError]
-    ) -> None:
-        """Park the reads (or the vehicle) whose answer will not change by asking again."""
-        if errors and note_parks(
-            state, vehicle, errors, self._reads, anyio.current_time() + self._recheck
-        ):
-            self._saver.mark(state)
 
     @property
     def reads_parked(self) -> int:
@@ -918,39 +516,3 @@ class FleetPoller:
         return sum(
             state.blocked_until > now or parked_whole(state) for state in self._states.values()
         )
-
-
-def shard_of(vehicle_id: str, shards: int) -> int:
-    """The shard of ``shards`` that ``vehicle_id`` belongs to (stable across processes)."""
-    check_int("shards", shards, minimum=1)
-    digest = hashlib.blake2b(vehicle_id.encode(), digest_size=8, person=b"sc-shard").digest()
-    return int.from_bytes(digest, "big") % shards
-
-
-def check_reads(reads: Iterable[str]) -> tuple[str, ...]:
-    if isinstance(reads, str):
-        raise TypeError('reads must be an iterable of read names, e.g. ("odometer", "location")')
-    names = tuple(dict.fromkeys(reads))
-    if not names:
-        raise ValueError("reads must name at least one read")
-    unknown = [name for name in names if name not in READ_NAMES]
-    if unknown:
-        raise ValueError(
-            f"unknown read{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}; "
-            f"valid reads: {', '.join(READ_NAMES)}"
-        )
-    return names
-
-
-def _check_shard(shard: tuple[int, int] | None) -> tuple[int, int] | None:
-    if shard is None:
-        return None
-    try:
-        index, count = shard
-    except (TypeError, ValueError):
-        raise TypeError("shard must be a pair (index, count)") from None
-    check_int("shard count", count, minimum=1)
-    check_int("shard index", index, minimum=0)
-    if index >= count:
-        raise ValueError(f"shard index must be below the shard count, got {index} of {count}")
-    return (index, count)

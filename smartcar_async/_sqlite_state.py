@@ -45,16 +45,17 @@ import logging
 import os
 import queue
 import sqlite3
-import stat
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Final, Self, TypeVar
 
 from ._exceptions import StateError
 from ._quota import VehicleQuota, check_count, check_month, check_quotas
+from ._sqlite_file import APPLICATION_ID as APPLICATION_ID  # re-exported: tests use it
+from ._sqlite_file import open_file, transaction
 from ._state import (
     ParkedRead,
     StoredTokens,
@@ -71,48 +72,8 @@ logger = logging.getLogger("smartcar_async")
 
 _T = TypeVar("_T")
 
-#: "SCAS" in the database header: tells our files from other SQLite databases.
-APPLICATION_ID: Final = 0x53434153
-#: 2 added the billed-request and quota tables; a version 1 file gains them when opened.
-SCHEMA_VERSION: Final = 2
-_BUSY_TIMEOUT: Final = 5.0
 #: Ids per ``IN (...)`` query: well under SQLite's variable limit on old builds (999).
 _CHUNK: Final = 500
-_SIDECARS: Final = ("-wal", "-shm", "-journal")
-_OWNER_ONLY: Final = 0o600
-
-_SCHEMA: Final = (
-    """CREATE TABLE tokens (
-        lineage TEXT PRIMARY KEY NOT NULL,
-        access_token TEXT NOT NULL,
-        refresh_token TEXT NOT NULL,
-        access_expires_at TEXT NOT NULL,
-        refresh_expires_at TEXT,
-        updated_at REAL NOT NULL
-    ) WITHOUT ROWID""",
-    """CREATE TABLE vehicles (
-        vehicle_id TEXT PRIMARY KEY NOT NULL,
-        next_due REAL,
-        blocked_until REAL,
-        failures INTEGER NOT NULL,
-        parked TEXT NOT NULL,
-        updated_at REAL NOT NULL
-    ) WITHOUT ROWID""",
-)
-#: The tables of version 2 (created in new files, and added to version 1 files).
-_SCHEMA_2: Final = (
-    """CREATE TABLE billed (
-        vehicle_id TEXT NOT NULL,
-        month TEXT NOT NULL,
-        count INTEGER NOT NULL,
-        PRIMARY KEY (vehicle_id, month)
-    ) WITHOUT ROWID""",
-    """CREATE TABLE quotas (
-        vehicle_id TEXT PRIMARY KEY NOT NULL,
-        make TEXT,
-        polls TEXT NOT NULL
-    ) WITHOUT ROWID""",
-)
 
 # (the work, or None to stop; the caller's loop; the caller's future)
 _Job = tuple[Callable[[], Any] | None, asyncio.AbstractEventLoop, "asyncio.Future[Any]"]
@@ -263,7 +224,7 @@ class SQLiteState:
 
     def _load_quotas(self, ids: list[str], conn: sqlite3.Connection) -> dict[str, VehicleQuota]:
         found: dict[str, VehicleQuota] = {}
-        with _transaction(conn, "BEGIN"):
+        with transaction(conn, "BEGIN"):
             for start in range(0, len(ids), _CHUNK):
                 chunk = ids[start : start + _CHUNK]
                 marks = ", ".join("?" * len(chunk))
@@ -317,7 +278,7 @@ class SQLiteState:
     def _attempt(self, what: str, work: Callable[[sqlite3.Connection], _T]) -> _T:
         try:
             if self._conn is None:  # opened here, so an open failure fails this call
-                self._conn = _open(self._path)
+                self._conn = open_file(self._path)
             return work(self._conn)
         except StateError:
             raise
@@ -343,7 +304,7 @@ class SQLiteState:
     def _save_tokens(
         self, key: str, tokens: StoredTokens, replacing: str | None, conn: sqlite3.Connection
     ) -> bool:
-        with _transaction(conn):
+        with transaction(conn):
             row = conn.execute("SELECT refresh_token FROM tokens WHERE lineage = ?", (key,))
             found = row.fetchone()
             if (None if found is None else found[0]) != replacing:
@@ -365,7 +326,7 @@ class SQLiteState:
 
     def _load_vehicles(self, ids: list[str], conn: sqlite3.Connection) -> dict[str, VehicleRecord]:
         found: dict[str, VehicleRecord] = {}
-        with _transaction(conn, "BEGIN"):  # one snapshot across the chunks
+        with transaction(conn, "BEGIN"):  # one snapshot across the chunks
             for start in range(0, len(ids), _CHUNK):
                 chunk = ids[start : start + _CHUNK]
                 marks = ", ".join("?" * len(chunk))
@@ -384,7 +345,7 @@ class SQLiteState:
             (vid, r.next_due, r.blocked_until, r.failures, _parked_text(r.parked), now)
             for vid, r in records.items()
         ]
-        with _transaction(conn):
+        with transaction(conn):
             conn.executemany("INSERT OR REPLACE INTO vehicles VALUES (?, ?, ?, ?, ?, ?)", rows)
 
     def _tokens_from_row(self, row: tuple[Any, ...]) -> StoredTokens:
@@ -421,7 +382,7 @@ class SQLiteState:
 
 
 def _add_billed(vid: str, month: str, n: int, conn: sqlite3.Connection) -> int:
-    with _transaction(conn):
+    with transaction(conn):
         conn.execute(
             "INSERT INTO billed VALUES (?, ?, ?)"
             " ON CONFLICT (vehicle_id, month) DO UPDATE SET count = count + excluded.count",
@@ -442,7 +403,7 @@ def _billed(vid: str, month: str, conn: sqlite3.Connection) -> int:
 
 def _save_quotas(records: dict[str, VehicleQuota], conn: sqlite3.Connection) -> None:
     rows = [(vid, q.make, json.dumps(list(q.polls), allow_nan=False)) for vid, q in records.items()]
-    with _transaction(conn):
+    with transaction(conn):
         conn.executemany("INSERT OR REPLACE INTO quotas VALUES (?, ?, ?)", rows)
 
 
@@ -468,19 +429,6 @@ def _answer(
         loop.call_soon_threadsafe(settle)
 
 
-@contextlib.contextmanager
-def _transaction(conn: sqlite3.Connection, begin: str = "BEGIN IMMEDIATE") -> Iterator[None]:
-    conn.execute(begin)
-    try:
-        yield
-    except BaseException:
-        if conn.in_transaction:
-            with contextlib.suppress(sqlite3.Error):
-                conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
-
-
 def _describe(exc: BaseException) -> str:
     if isinstance(exc, OSError):
         return exc.strerror or str(exc)
@@ -490,133 +438,6 @@ def _describe(exc: BaseException) -> str:
     if "malformed" in text:
         return f"the file is corrupt ({text})"
     return text
-
-
-def _open(path: Path) -> sqlite3.Connection:
-    _create_or_check(path)
-    conn = sqlite3.connect(path, timeout=_BUSY_TIMEOUT, isolation_level=None)
-    try:
-        conn.execute("PRAGMA synchronous = FULL")
-        _initialize(conn, path)
-        # Only now that the file is known to be ours: never chmod a file given
-        # by mistake (a vehicles CSV, another application's database).
-        _restrict_all(path)
-        (mode,) = conn.execute("PRAGMA journal_mode = WAL").fetchone()
-        if str(mode).lower() != "wal":
-            logger.warning(
-                "state file %s: WAL is not available here (journal mode %s); "
-                "writes stay durable but readers wait for writers",
-                path,
-                mode,
-            )
-        conn.execute("PRAGMA synchronous = FULL")  # a journal mode change may reset it
-        _check_integrity(conn, path)
-        _restrict_all(path)  # the -wal and -shm files WAL mode just created
-    except BaseException:
-        conn.close()
-        raise
-    return conn
-
-
-def _initialize(conn: sqlite3.Connection, path: Path) -> None:
-    with _transaction(conn):
-        (app_id,) = conn.execute("PRAGMA application_id").fetchone()
-        (version,) = conn.execute("PRAGMA user_version").fetchone()
-        tables = {name for (name,) in conn.execute("SELECT name FROM sqlite_master")}
-        if app_id == 0 and version == 0 and not tables:
-            for statement in (*_SCHEMA, *_SCHEMA_2):
-                conn.execute(statement)
-            # Header fields, written in the same transaction as the tables.
-            conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
-            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-        elif app_id != APPLICATION_ID:
-            raise StateError(
-                f"state file {path}: a SQLite database, but not a smartcar_async state file "
-                "(another application's?); give a path of its own"
-            )
-        elif version > SCHEMA_VERSION:
-            raise StateError(
-                f"state file {path}: written by a newer smartcar_async (schema version "
-                f"{version}; this version reads up to {SCHEMA_VERSION}); upgrade smartcar_async"
-            )
-        elif (
-            version == 1 and {"tokens", "vehicles"} <= tables and not {"billed", "quotas"} & tables
-        ):
-            # An upgrade in place, in this transaction: nothing else changes.
-            for statement in _SCHEMA_2:
-                conn.execute(statement)
-            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-        elif version != SCHEMA_VERSION or not {"tokens", "vehicles", "billed", "quotas"} <= tables:
-            raise StateError(
-                f"state file {path}: the file is corrupt (schema version {version}, "
-                f"tables {sorted(tables)})"
-            )
-
-
-def _check_integrity(conn: sqlite3.Connection, path: Path) -> None:
-    # Reads every page once (milliseconds for thousands of vehicles): a damaged
-    # file fails here, at open, not in the middle of a run.
-    problems = [row[0] for row in conn.execute("PRAGMA quick_check")]
-    if problems != ["ok"]:
-        raise StateError(f"state file {path}: the file is corrupt ({'; '.join(problems[:3])})")
-
-
-def _create_or_check(path: Path) -> None:
-    flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
-    try:
-        fd = os.open(path, flags, _OWNER_ONLY)
-    except FileExistsError:
-        if not stat.S_ISREG(os.stat(path).st_mode):
-            raise StateError(f"state file {path}: not a regular file") from None
-        return
-    try:
-        # The umask can take bits away from 0600 (even the owner's); set it exactly.
-        os.chmod(fd if os.chmod in os.supports_fd else path, _OWNER_ONLY)
-    finally:
-        os.close(fd)
-    _sync_directory(path.parent)  # the new file's name survives a power cut too
-
-
-def _restrict_all(path: Path) -> None:
-    loosened = [
-        (name, old)
-        for name in (str(path), *(f"{path}{suffix}" for suffix in _SIDECARS))
-        if (old := _restrict(Path(name))) is not None
-    ]
-    if loosened:
-        name, old = loosened[0]
-        logger.warning(
-            "state file %s was open to other users (mode %03o); restricted to its owner%s. "
-            "The tokens in it may have been read.",
-            name,
-            old,
-            " (with its -wal/-shm files)" if len(loosened) > 1 else "",
-        )
-
-
-def _restrict(path: Path) -> int | None:
-    """Take group and other bits away; the mode before if it had any, else None."""
-    try:
-        info = os.stat(path)
-    except FileNotFoundError:
-        return None
-    mode = stat.S_IMODE(info.st_mode)
-    if not stat.S_ISREG(info.st_mode) or not mode & 0o077:
-        return None
-    os.chmod(path, mode & 0o700)
-    return mode
-
-
-def _sync_directory(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    except OSError:
-        return  # not on this platform or filesystem: SQLite's own syncs still hold
-    try:
-        with contextlib.suppress(OSError):
-            os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _time_text(value: dt.datetime) -> str:
