@@ -64,7 +64,8 @@ def _import_orjson() -> ModuleType | None:
                 "pip install 'smartcar-async[speedups]'"
             ) from None
         return None
-    return orjson
+    module: ModuleType = orjson  # typed even where mypy runs without orjson installed
+    return module
 
 
 _orjson: Final = _import_orjson()
