@@ -5,7 +5,7 @@ bounded time keeps ``--concurrency`` requests in flight from this process:
 first single GETs (odometer, spread over the fleet), then 5-path batches.
 Prints the figures and stops the server with SIGINT.
 
-    python benchmarks/emulator_throughput.py [--seconds 5] [--concurrency 64]
+    python benchmarks/emulator_throughput.py [--seconds 5] [--concurrency 64] [--compare ROUNDS]
 
 Both processes share the machine, so the figures are a floor for the server
 alone. Every response is checked (status 200) so a broken server cannot look
@@ -23,6 +23,7 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 
@@ -31,11 +32,16 @@ BATCH_PATHS = ["/odometer", "/location", "/tires/pressure", "/security", "/vin"]
 HEADERS = {"Authorization": "Bearer benchmark", "SC-Unit-System": "metric"}
 
 
-def start_server(vehicles: int) -> tuple[subprocess.Popen[str], str]:
+def start_server(vehicles: int, speedups: bool | None = None) -> tuple[subprocess.Popen[str], str]:
+    """The emulator CLI; ``speedups`` True: uvloop and orjson, False: asyncio and json."""
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
     }
+    loop: list[str] = []
+    if speedups is not None:
+        env["SMARTCAR_ASYNC_JSON"] = "orjson" if speedups else "stdlib"
+        loop = ["--loop", "uvloop" if speedups else "asyncio"]
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -45,6 +51,7 @@ def start_server(vehicles: int) -> tuple[subprocess.Popen[str], str]:
             "0",
             "--vehicles",
             str(vehicles),
+            *loop,
         ],
         stdout=subprocess.PIPE,
         text=True,
@@ -90,7 +97,7 @@ async def hammer(
     return done, time.perf_counter() - started
 
 
-async def run(url: str, seconds: float, concurrency: int) -> None:
+async def run(url: str, seconds: float, concurrency: int) -> dict[str, float]:
     connector = aiohttp.TCPConnector(limit=concurrency)
     async with aiohttp.ClientSession(connector=connector) as session:
         ids = await vehicle_ids(session, url)
@@ -118,11 +125,54 @@ async def run(url: str, seconds: float, concurrency: int) -> None:
         print(
             f"single GET /odometer : {count / elapsed:8.0f} requests/s ({count} in {elapsed:.1f} s)"
         )
+        rates = {"single_rps": count / elapsed}
         count, elapsed = await hammer(seconds, concurrency, batch)
         print(
             f"5-path batch         : {count / elapsed:8.0f} requests/s "
             f"= {5 * count / elapsed:.0f} paths/s ({count} in {elapsed:.1f} s)"
         )
+        rates["batch_rps"] = count / elapsed
+        return rates
+
+
+def _stop(proc: subprocess.Popen[str]) -> None:
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    if proc.stdout is not None:
+        proc.stdout.close()
+
+
+def compare(seconds: float, concurrency: int, vehicles: int, rounds: int) -> dict[str, Any]:
+    """The server stock (asyncio, json) and with speedups (uvloop, orjson), rounds interleaved.
+
+    The hammering client is the same for both: uvloop when installed, so that the
+    server, not the client, is what runs out of CPU first. Best round of each.
+    """
+    try:
+        import uvloop
+
+        client_loop: Any = uvloop.new_event_loop
+    except ImportError:
+        client_loop = None
+    best: dict[str, dict[str, float]] = {}
+    for _ in range(rounds):
+        for name, speedups in (("stock", False), ("speedups", True)):
+            proc, url = start_server(vehicles, speedups)
+            try:
+                print(f"-- emulator {name}")
+                with asyncio.Runner(loop_factory=client_loop) as runner:
+                    rates = runner.run(run(url, seconds, concurrency))
+            finally:
+                _stop(proc)
+            kept = best.setdefault(name, rates)
+            best[name] = {k: max(v, kept[k]) for k, v in rates.items()}
+    ratio = {k: best["speedups"][k] / best["stock"][k] for k in best["stock"]}
+    print(f"speedups / stock: batch {ratio['batch_rps']:.2f}x, single {ratio['single_rps']:.2f}x")
+    return {"stock": best["stock"], "speedups": best["speedups"], "ratio": ratio}
 
 
 def main() -> int:
@@ -130,7 +180,16 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--vehicles", type=int, default=200)
+    parser.add_argument(
+        "--compare",
+        type=int,
+        metavar="ROUNDS",
+        help="serve stock and with speedups (uvloop, orjson), interleaved, and print the ratio",
+    )
     args = parser.parse_args()
+    if args.compare:
+        compare(args.seconds, args.concurrency, args.vehicles, args.compare)
+        return 0
     proc, url = start_server(args.vehicles)
     print(
         f"emulator at {url} ({args.vehicles} vehicles), concurrency {args.concurrency}, "
@@ -139,14 +198,7 @@ def main() -> int:
     try:
         asyncio.run(run(url, args.seconds, args.concurrency))
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        if proc.stdout is not None:
-            proc.stdout.close()
+        _stop(proc)
     return 0
 
 

@@ -501,11 +501,41 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--fleet", type=int, default=None, help="override the fleet size")
     parser.add_argument("--reps", type=int, default=None, help="override every repetition count")
+    parser.add_argument(
+        "--loop",
+        choices=("asyncio", "uvloop"),
+        default="asyncio",
+        help="the event loop of every contender and floor in this process (default asyncio)",
+    )
+    parser.add_argument(
+        "--speedups",
+        type=int,
+        metavar="ROUNDS",
+        help="instead: scenarios 2, 4 and 5 stock (asyncio, json) and with the speedups extra "
+        "(uvloop, orjson), each in a fresh process, ROUNDS interleaved rounds; plus the "
+        "emulator's throughput both ways. Writes speedups.md and speedups.json",
+    )
     return parser.parse_args(argv)
+
+
+# ------------------------------------------------------------------ speedups side by side
+
+
+def _use_loop(name: str) -> None:
+    """``--loop uvloop``: every loop this process makes (asyncio.run, Runner) is uvloop's."""
+    if name == "uvloop":
+        import uvloop
+
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.speedups:
+        from _speedups import side_by_side
+
+        return side_by_side(args, Path(__file__), HERE / "results")
+    _use_loop(args.loop)
     profile = PROFILES["smoke" if args.smoke else "quick" if args.quick else "full"]
     if args.fleet is not None:
         profile = attrs.evolve(profile, fleet=args.fleet)

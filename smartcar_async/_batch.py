@@ -9,12 +9,12 @@ path, as `RawItem`s in an `Answer`, for the coalescer to route.
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from . import _json
 from ._endpoints import normalize_path
 from ._exceptions import InvalidResponseError, SmartcarError
 from ._observability import logger
@@ -98,7 +98,7 @@ def batch_body(paths: Sequence[str]) -> dict[str, list[dict[str, str]]]:
 
 @functools.lru_cache(maxsize=1024)
 def _path_json(path: str) -> bytes:
-    return json.dumps({"path": path}, separators=(",", ":")).encode()
+    return _json.dumps({"path": path})
 
 
 def batch_bytes(paths: Sequence[str]) -> bytes:

@@ -30,6 +30,7 @@ from aiohttp.http_exceptions import (
 )
 from multidict import CIMultiDictProxy
 
+from . import _json
 from ._exceptions import (
     APIConnectionError,
     APITimeoutError,
@@ -211,7 +212,7 @@ class Transport:
             data = json_body
             send_headers["Content-Type"] = "application/json"
         elif json_body is not None:
-            data = json.dumps(json_body, separators=(",", ":")).encode()
+            data = _json.dumps(json_body)
             send_headers["Content-Type"] = "application/json"
         elif form is not None:
             data = urlencode(form).encode()
@@ -297,7 +298,7 @@ def _parse_body(raw: bytes, status: int, request_id: str | None, form: bool = Fa
     if not raw:
         return None
     try:
-        return json.loads(raw)
+        return _json.loads(raw)
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         # RecursionError: valid JSON nested deeper than the parser's stack.
         if form and (fields := _form_fields(raw)) is not None:

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 from collections.abc import Mapping
 from typing import Any, Final
 
+from .. import _json
 from .._converter import structure
 from .._exceptions import InvalidResponseError
 from .._models_account import WebhookPayload
@@ -99,7 +99,7 @@ def parse_webhook(body: bytes | str | Mapping[str, Any]) -> WebhookPayload:
         parsed = dict(body)
     else:
         try:
-            parsed = json.loads(_as_bytes(body, "body"))
+            parsed = _json.loads(_as_bytes(body, "body"))
         except (ValueError, RecursionError) as exc:
             # ValueError covers bad UTF-8 (and a str with lone surrogates) too;
             # RecursionError is JSON nested deeper than the parser's stack.

@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 from .._client import DEFAULT_API_ORIGIN
+from .._loops import add_loop_argument
 from .._origins import DEFAULT_AUTH_ORIGIN
 from .._poller import READ_NAMES
 from .._version import __version__
@@ -386,6 +387,7 @@ def _parser(secrets: Sequence[str], *, run_poll: Handler, log_json: bool = False
             "rate limits, are always shown), -vv every batch and failed request"
         ),
     )
+    add_loop_argument(polling)
     add_metrics_arguments(poll)
     # Subparsers are built by argparse itself (as our class, without arguments).
     poll.secrets = parser.secrets

@@ -10,11 +10,11 @@ failed or was stopped by a signal.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import sys
 from collections.abc import Sequence
 
+from .. import _loops
 from .._exceptions import SmartcarError
 from ._args import Handler, _log_json_in, _Parser, _parser, _secrets_in
 from ._config import _Config, _config
@@ -30,6 +30,10 @@ __all__ = ["main"]
 
 
 def _poll_command(args: argparse.Namespace, parser: _Parser) -> int:
+    try:
+        loop = _loops.loop_factory(args.loop)
+    except ValueError as exc:
+        parser.error(str(exc))
     cfg = _config(args, parser)
     # Past this point the parser knows every token: --token, the environment, the file.
     undo_logging = install_logging(args.log_format, args.verbose, Scrubber(parser.secrets))
@@ -41,7 +45,7 @@ def _poll_command(args: argparse.Namespace, parser: _Parser) -> int:
                 writer = _writer(args)
             except OSError as exc:
                 parser.error(f"cannot write --output: {exc.strerror} ({args.output})")
-            return _poll_and_report(cfg, args, writer, metrics)
+            return _poll_and_report(cfg, args, writer, metrics, loop)
         finally:
             # However the run ended: SIGINT and SIGTERM end it cleanly too.
             metrics.close()
@@ -59,12 +63,16 @@ def _start_metrics(args: argparse.Namespace, parser: _Parser) -> RunMetrics:
 
 
 def _poll_and_report(
-    cfg: _Config, args: argparse.Namespace, writer: _Writer | None, metrics: RunMetrics
+    cfg: _Config,
+    args: argparse.Namespace,
+    writer: _Writer | None,
+    metrics: RunMetrics,
+    loop: _loops.LoopFactory | None,
 ) -> int:
     renderer = make_renderer(sys.stderr, plain=args.plain, log_json=args.log_format == "json")
     outcome = _Outcome(metrics=metrics)
     try:
-        asyncio.run(_run(cfg, renderer, writer, outcome))
+        _loops.run(_run(cfg, renderer, writer, outcome), loop)
     except KeyboardInterrupt:
         # Only when no clean stop was possible: a SIGINT before the loop's
         # handler was installed, or a second one during the clean stop.

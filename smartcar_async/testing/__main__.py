@@ -17,6 +17,7 @@ import signal
 import sys
 from collections.abc import Callable, Sequence
 
+from .._loops import add_loop_argument, loop_factory, run
 from ._emulator import Emulator
 from ._faults import Faults
 from ._fleet_file import issue_fleet, render, write_private
@@ -85,6 +86,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--vehicles", type=_whole(0), default=10, help="fleet size (default 10)")
     parser.add_argument("--seed", type=int, default=0, help="fleet and fault seed (default 0)")
+    add_loop_argument(parser)
 
     tokens = parser.add_argument_group("tokens")
     tokens.add_argument(
@@ -277,7 +279,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.write_fleet == "":
         parser.error("--write-fleet needs a path")
     try:
-        asyncio.run(_serve(args))
+        loop = loop_factory(args.loop)
+    except ValueError as exc:
+        parser.error(str(exc))
+    try:
+        run(_serve(args), loop)
     except _FleetWriteError as exc:
         print(str(exc), file=sys.stderr)
         return 1

@@ -17,7 +17,6 @@ scope (403) -> capability (501) -> vehicle window (429) -> asleep/unreachable
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
@@ -27,6 +26,7 @@ from urllib.parse import parse_qsl
 import attrs
 from aiohttp import web
 
+from .. import _json
 from . import _compatibility, _management
 from ._auth import Credentials, Grant, OAuthError, bearer_token
 from ._batch import parse_batch
@@ -86,7 +86,7 @@ class State:
 
 
 def _dumps(payload: Any) -> bytes:
-    return json.dumps(payload, separators=(",", ":")).encode()
+    return _json.dumps(payload)
 
 
 def _response(
@@ -108,7 +108,7 @@ def _parse_json(raw: bytes) -> Any:
     if not raw:
         return None
     try:
-        return json.loads(raw)
+        return _json.loads(raw)
     except ValueError:
         return _INVALID_JSON
 

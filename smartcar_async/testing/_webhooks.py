@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import secrets
 import uuid
 from collections.abc import Mapping, Sequence
@@ -23,6 +22,7 @@ from typing import Any
 import aiohttp
 import attrs
 
+from .. import _json
 from ._fleet import SimulatedVehicle
 from ._units import wire
 
@@ -97,7 +97,7 @@ def data_payload(
 async def post(
     url: str, body: Mapping[str, Any], amt: str, *, timeout: float, version: str = "2.0"
 ) -> WebhookDelivery:
-    raw = json.dumps(body, separators=(",", ":")).encode()
+    raw = _json.dumps(body)
     signature = sign(amt, raw)
     headers = {
         "Content-Type": "application/json",
@@ -110,7 +110,7 @@ async def post(
     ):
         text = await resp.text()
         try:
-            answer: Any = json.loads(text) if text else None
+            answer: Any = _json.loads(text) if text else None
         except ValueError:
             answer = text
         return WebhookDelivery(resp.status, answer, signature)
