@@ -30,6 +30,10 @@ Metrics (``smartcar_async`` is the default ``namespace``):
 * ``smartcar_async_billed_requests_total``: what Smartcar bills for the
   requests sent (one per batch path, single GET and write, retries included;
   read from ``client.stats`` at each scrape).
+* ``smartcar_async_reused_reads_total``, ``..._webhook_reused_reads_total``,
+  ``..._webhook_readings_ingested_total``: reads answered without a request
+  (``max_age``), those of them answered by webhook readings, and the readings
+  ``client.ingest_webhook`` stored (read from ``client.stats`` at each scrape).
 * ``smartcar_async_retries_total{error}``: reads sent again, by the failure
   that caused it (a whole request, or one batch item).
 * ``smartcar_async_rate_limits_total{scope}``: 429s, ``scope`` ``vehicle`` or
@@ -365,6 +369,21 @@ class _StatsCollector(Collector):
             "billed_requests",
             "billed_requests",
             "Billed requests sent: one per batch path, single GET and write, retries included.",
+        ),
+        (
+            "reused_reads",
+            "reused_reads",
+            "Reads of handles with max_age answered from a stored answer, without a request.",
+        ),
+        (
+            "webhook_reused_reads",
+            "webhook_reused_reads",
+            "Reused reads answered by a webhook reading (client.ingest_webhook).",
+        ),
+        (
+            "webhook_readings_ingested",
+            "webhook_readings_ingested",
+            "Readings client.ingest_webhook stored.",
         ),
         (
             "shared_state_unavailable",

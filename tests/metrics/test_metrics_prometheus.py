@@ -148,6 +148,9 @@ async def test_text_exposition_parses_and_names_every_metric(registry: Collector
             "deduplicated_reads",
             "writes",
             "billed_requests",
+            "reused_reads",
+            "webhook_reused_reads",
+            "webhook_readings_ingested",
             "shared_state_unavailable",
             "retries",
             "rate_limits",
@@ -190,6 +193,24 @@ async def test_one_hooks_object_sums_several_clients(
     assert value(s, f"{NS}_logical_reads_total") == expected == 4
     assert value(s, f"{NS}_deduplicated_reads_total") == 2
     assert total(s, f"{NS}_http_requests_total") == 2
+
+
+async def test_billed_and_reused_reads_are_counted(
+    emu: Emulator, registry: CollectorRegistry
+) -> None:
+    emu.reset_billed_requests()
+    metrics = PrometheusHooks(registry=registry)
+    async with make_client(emu.url, hooks=metrics) as client:
+        car = client.vehicle(emu.fleet.ids[0], access_token=TOKEN, max_age=600)
+        await car.odometer()
+        assert (await car.odometer()).meta.reused
+        stats = client.stats
+    s = parse(exposition(registry))
+    assert value(s, f"{NS}_billed_requests_total") == stats.billed_requests == 1
+    assert emu.billed_requests == 1
+    assert value(s, f"{NS}_reused_reads_total") == stats.reused_reads == 1
+    assert value(s, f"{NS}_webhook_reused_reads_total") == 0
+    assert value(s, f"{NS}_logical_reads_total") == 2
 
 
 async def test_namespace_and_a_second_instance_on_one_registry(registry: CollectorRegistry) -> None:
