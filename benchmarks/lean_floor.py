@@ -28,6 +28,9 @@ Contenders (``--contenders``; each reads the same k paths of every vehicle):
   vehicle awaiting ``asyncio.gather`` of its k reads (one ``await`` at k = 1),
   the way an application reads one car.
 * ``sca_tasks``: smartcar_async driven as ``run.py`` drives it: a task per read.
+* ``caller``: no client at all: ``sca``'s caller shape (a coroutine per vehicle
+  gathering k coroutines, each awaiting a future resolved on the next loop turn).
+  What an application pays to issue k concurrent reads, whatever answers them.
 
 Results go to ``results/lean_floor.json`` (and ``lean_floor_scale.json``) unless
 ``--out`` names a directory.
@@ -62,7 +65,7 @@ METHODS = {
 }
 TOKEN = "benchmark-token"
 HEADERS = {"Authorization": f"Bearer {TOKEN}", "SC-Unit-System": "metric"}
-CONTENDERS = ("lean", "floor_tasks", "aiohttp", "sca", "sca_tasks")
+CONTENDERS = ("lean", "floor_tasks", "aiohttp", "sca", "sca_tasks", "caller")
 
 #: One burst over the first n vehicles; returns the reads answered.
 Burst = Callable[[int], Coroutine[Any, Any, int]]
@@ -177,10 +180,43 @@ def _sca_bursts(
     return close, open_
 
 
+def _caller_bursts(
+    name: str, url: str, ids: Sequence[str], paths: Sequence[str]
+) -> tuple[Callable[[], Coroutine[Any, Any, Any]], Callable[[], Coroutine[Any, Any, Burst]]]:
+    async def open_() -> Burst:
+        loop = asyncio.get_running_loop()
+
+        async def read() -> int:
+            fut: asyncio.Future[int] = loop.create_future()
+            loop.call_soon(fut.set_result, 1)
+            return await fut
+
+        async def one_car() -> int:
+            if len(paths) == 1:
+                return await read()
+            return sum(await asyncio.gather(*[read() for _ in paths]))
+
+        async def burst(n: int) -> int:
+            return sum(await asyncio.gather(*[one_car() for _ in range(n)]))
+
+        return burst
+
+    async def close() -> None:
+        pass
+
+    return close, open_
+
+
 def child(name: str, url: str, ids_file: Path, k: int) -> int:
     ids = json.loads(ids_file.read_text())
     paths = PATHS[:k]
-    factory = _sca_bursts if name.startswith("sca") else _aiohttp_bursts
+    factory = (
+        _sca_bursts
+        if name.startswith("sca")
+        else _caller_bursts
+        if name == "caller"
+        else _aiohttp_bursts
+    )
     close, open_ = factory(name, url, ids, paths)
 
     # What the cyclic collector costs inside the measured burst, by generation.
@@ -356,6 +392,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                     "floor_tasks / lean": _ratio(figures, "floor_tasks", "lean"),
                     "sca / aiohttp": _ratio(figures, "sca", "aiohttp"),
                 }
+                if "caller" in figures and "sca" in figures and "lean" in figures:
+                    # The library alone: sca without what its caller's shape costs.
+                    own = figures["sca"]["min_us"] - figures["caller"]["min_us"]
+                    ratios["(sca - caller) / lean"] = own / figures["lean"]["min_us"]
                 for label, value in ratios.items():
                     if value is not None:
                         log(f"  k={k} {label:<24} {value:.3f}x")
