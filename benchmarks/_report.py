@@ -396,9 +396,11 @@ def write_markdown(
                 return f" = {value / plain:.2f}x plain aiohttp" if plain else ""
 
             lines += [
-                f"References at k = {k} (not contenders): one POST per vehicle, a future per "
-                "read resolved with the raw item body; no models, no dedupe, no error handling "
-                "([`_floors.py`](_floors.py)).",
+                f"References at k = {k} (not contenders): one coroutine and one POST per "
+                "vehicle, a future per read resolved with the raw item body, no task per read; "
+                "no models, no dedupe, no error handling ([`_floors.py`](_floors.py)). The "
+                "contenders' figures include the harness's task per read (above); the floors' "
+                "do not.",
                 "",
                 f"* over one aiohttp session: {floor:.1f} us per read{versus(floor)}. The floor "
                 "any batching client on aiohttp starts from.",

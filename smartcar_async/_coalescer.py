@@ -454,6 +454,15 @@ class Coalescer:
             )
         queue.flights.discard(flight)
         self._detach(queue, flight)
+        # A finished flight and its slots point at each other: unlink them so
+        # that reference counting frees both now. Left linked, every flight
+        # was a cycle of about ten objects that only the garbage collector
+        # could free, and in a burst those collections cost more than the
+        # rest of the coalescer's work.
+        flight.task = None
+        for slot in flight.slots.values():
+            if slot.flight is flight:
+                slot.flight = None
         if queue.pending and not self._closed:
             # These callers already waited at least one round trip: no window.
             self._flush(queue)

@@ -9,6 +9,7 @@ import pytest
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from smartcar_async import _models, _models_account, _models_makes
+from smartcar_async._headers import pick_headers
 from smartcar_async._models import (
     EMPTY_META,
     AvailableCapacity,
@@ -116,6 +117,16 @@ EXPECTED_META = Meta(
 )
 def test_meta_from_headers_in_any_casing(headers: Any) -> None:
     assert Meta.from_headers(headers) == EXPECTED_META
+
+
+def test_pick_headers_reads_a_multidict_as_it_reads_a_dict() -> None:
+    # Responses' headers take a lookup path of their own; repeated names keep the first.
+    pairs = [("SC-Request-Id", "first"), ("sc-request-id", "second"), ("Sc-Unit-System", "metric")]
+    names = frozenset({"sc-request-id", "sc-unit-system", "sc-data-age"})
+    expected = {"sc-request-id": "first", "sc-unit-system": "metric"}
+    assert pick_headers(CIMultiDictProxy(CIMultiDict(pairs)), names) == expected
+    assert pick_headers(CIMultiDict(pairs), names) == expected
+    assert pick_headers(dict(pairs[::2]), names) == expected
 
 
 def test_meta_from_batch_sub_response_headers() -> None:
