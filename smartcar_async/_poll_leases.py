@@ -90,6 +90,10 @@ class _Leases:
         self.held: dict[str, float] = {}
         #: Finished, not yet rescheduled: vehicle id -> next due time.
         self.done: dict[str, float] = {}
+        #: The due time each held / done vehicle's lease was claimed at: it names that
+        #: lease, so a reschedule sent again after an outage cannot complete a newer one.
+        self._held_at: dict[str, float] = {}
+        self._done_at: dict[str, float] = {}
         #: Leases the store refused at a reschedule or renewal (they had expired).
         self.lost = 0
         self.outage = _Outage()
@@ -107,6 +111,7 @@ class _Leases:
                 # vehicle's rate from now rather than poll it again at once to catch up.
                 following = claim.now + self._interval
             self.held[slot.vehicle_id] = following
+            self._held_at[slot.vehicle_id] = slot.due
 
     def complete(self, vehicle_id: str) -> None:
         """The vehicle's poll is done (its result delivered): reschedule it with the next batch."""
@@ -114,6 +119,7 @@ class _Leases:
         if following is None:
             return
         self.done[vehicle_id] = following
+        self._done_at[vehicle_id] = self._held_at.pop(vehicle_id)
         self._event.set()
 
     async def run(self) -> None:
@@ -144,8 +150,9 @@ class _Leases:
         if not self.done:
             return True
         batch = dict(self.done)
+        claimed = {vid: self._done_at[vid] for vid in batch}
         try:
-            counts = await self.schedule.reschedule_many(self.worker_id, batch)
+            counts = await self.schedule.reschedule_many(self.worker_id, batch, claimed=claimed)
         except StateUnavailableError as exc:
             self.outage.failed(exc, "rescheduling")
             return False
@@ -153,6 +160,7 @@ class _Leases:
         for vehicle_id in batch:
             if self.done.get(vehicle_id) == batch[vehicle_id]:
                 del self.done[vehicle_id]
+                del self._done_at[vehicle_id]
         refused = [vid for vid, polls in counts.items() if polls is None]
         if refused:
             self._note_lost(refused, "rescheduled")
@@ -198,6 +206,7 @@ class _Leases:
                 if self.held:
                     await self.schedule.release(self.worker_id, list(self.held))
                     self.held.clear()
+                    self._held_at.clear()
             except StateError as exc:
                 logger.warning(
                     "Could not hand back this worker's leases as it stops (they expire by "

@@ -110,16 +110,33 @@ class RedisSchedule(RedisCore):
         return done[vehicle_id] is not None
 
     async def reschedule_many(
-        self, worker_id: str, next_due: Mapping[str, float]
+        self,
+        worker_id: str,
+        next_due: Mapping[str, float],
+        *,
+        claimed: Mapping[str, float] | None = None,
     ) -> dict[str, int | None]:
         """:meth:`reschedule` for many vehicles in one call: vehicle id -> the polls it has
-        had now (``rounds_done``), or None where the lease was refused."""
+        had now (``rounds_done``), or None where the lease was refused.
+
+        ``claimed``: vehicle id -> the ``due`` its lease was claimed at
+        (:attr:`ClaimedVehicle.due`); a lease claimed at another due time is refused.
+        Pass it when a reschedule may be sent again after an outage: the first attempt
+        may have taken effect, and the worker may since hold a new lease of the vehicle.
+        """
         worker = _nonempty("worker_id", worker_id)
         if not isinstance(next_due, Mapping):
             raise TypeError(f"next_due must be a mapping, not {type(next_due).__name__}")
+        if claimed is not None and not isinstance(claimed, Mapping):
+            raise TypeError(f"claimed must be a mapping, not {type(claimed).__name__}")
         args: list[str | int] = [worker]
         for vid, due in next_due.items():
-            args += [_nonempty("a vehicle id", vid), _epoch_us("next_due", due)]
+            at = "" if claimed is None or vid not in claimed else claimed[vid]
+            args += [
+                _nonempty("a vehicle id", vid),
+                _epoch_us("next_due", due),
+                "" if at == "" else _epoch_us("claimed", at),
+            ]
         if not next_due:
             return {}
         keys = [self._key("clock"), *self._lease_keys(), self._key("rounds")]

@@ -232,7 +232,12 @@ return result
 #: Complete leases still held (until > now) by this worker: count the poll, and
 #: schedule the next one unless the vehicle has had its rounds.
 #: KEYS: clock, schedule, leases, lease info, rounds, meta.
-#: ARGV: frozen, worker, vid, next due_us, vid, next due_us...
+#: ARGV: frozen, worker, then per vehicle: vid, next due_us, claimed due_us ('' = any).
+#: The claimed due names the lease a poll was made under: a reschedule whose first
+#: attempt took effect but whose answer was lost (Redis went down) is sent again, and
+#: by then the same worker may hold a NEW lease of that vehicle, claimed at the due
+#: time that first attempt set; counting the old poll against it would end a round
+#: nobody polled.
 #: Returns one entry per vehicle: its polls done, or -1 if refused.
 RESCHEDULE: Final = (
     _PRELUDE
@@ -242,12 +247,14 @@ local now = clock()
 local worker = ARGV[2]
 local target = tonumber(redis.call('HGET', KEYS[6], 'rounds') or '0')
 local out = {}
-for i = 3, #ARGV, 2 do
+for i = 3, #ARGV, 3 do
   local vid = ARGV[i]
   local held = redis.call('HGET', KEYS[4], vid)
   local untl = redis.call('ZSCORE', KEYS[3], vid)
+  local claimed = ARGV[i + 2]
   local done = -1
-  if held and untl and tonumber(untl) > now and lease_worker(held) == worker then
+  if held and untl and tonumber(untl) > now and lease_worker(held) == worker
+     and (claimed == '' or lease_due(held) == tonumber(claimed)) then
     redis.call('ZREM', KEYS[3], vid)
     redis.call('HDEL', KEYS[4], vid)
     done = redis.call('HINCRBY', KEYS[5], vid, 1)

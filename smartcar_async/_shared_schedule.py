@@ -57,7 +57,11 @@ class SharedSchedule(Protocol):
     ) -> ClaimedBatch: ...
 
     async def reschedule_many(
-        self, worker_id: str, next_due: Mapping[str, float]
+        self,
+        worker_id: str,
+        next_due: Mapping[str, float],
+        *,
+        claimed: Mapping[str, float] | None = None,
     ) -> dict[str, int | None]: ...
 
     async def renew(self, worker_id: str, vehicle_ids: Iterable[str], lease: float) -> int: ...

@@ -87,6 +87,28 @@ async def test_a_lease_expiring_exactly_at_claim_time_is_taken(state: RedisState
     assert await state.rounds_done("a") == 1
 
 
+async def test_a_reschedule_sent_again_cannot_complete_the_same_workers_newer_lease(
+    state: RedisState,
+) -> None:
+    await state.load_schedule(["a"], first_due=FROZEN, rounds=3)
+    first = await state.claim("w", max_n=1, lease=10)
+    claimed_at = {"a": first.vehicles[0].due}
+    # The first attempt takes effect, but Redis goes down before its answer arrives...
+    assert await state.reschedule_many("w", {"a": FROZEN + 1}, claimed=claimed_at) == {"a": 1}
+    # ...and once the vehicle is due, the same worker claims it for its second poll.
+    freeze(state, FROZEN + 1)
+    second = await state.claim("w", max_n=1, lease=10)
+    assert [(v.vehicle_id, v.due, v.polls_done) for v in second.vehicles] == [("a", FROZEN + 1, 1)]
+    # The worker sends the first reschedule again: it names the first lease, so it is
+    # refused rather than counted against the second (which nobody has polled yet).
+    assert await state.reschedule_many("w", {"a": FROZEN + 1}, claimed=claimed_at) == {"a": None}
+    assert await state.rounds_done("a") == 1
+    done = await state.reschedule_many("w", {"a": FROZEN + 2}, claimed={"a": FROZEN + 1})
+    assert done == {"a": 2}
+    with pytest.raises(TypeError, match="claimed"):
+        await state.reschedule_many("w", {"a": FROZEN + 3}, claimed=[("a", 1.0)])  # type: ignore[arg-type]
+
+
 async def test_an_expired_lease_cannot_be_completed_even_if_unclaimed(state: RedisState) -> None:
     await state.load_schedule(["a"], first_due=FROZEN)
     await state.claim("w1", max_n=1, lease=10)
