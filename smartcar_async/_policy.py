@@ -60,6 +60,7 @@ from ._exceptions import (
     UpstreamError,
 )
 from ._gates import Gates, TokenBucket, still_limited
+from ._limiter import Limiter
 from ._observability import Counters, Hooks, ResponseReceived, log_fields, logger
 from ._quota import BillingMeter, billable
 from ._shared import Admitted, SharedLimits
@@ -156,7 +157,7 @@ class SendPolicy:
         self.closed = False
         self.released = False
         self._max_wait = self.retry.max_retry_after
-        self._limiter = asyncio.Semaphore(max_concurrent)
+        self._limiter = Limiter(max_concurrent)
         self._origin = origin
         self._v3_origin = v3_origin
         self._user_agent = user_agent
@@ -283,8 +284,8 @@ class SendPolicy:
                     headers["SC-Unit-System"] = unit_system
                 if extra:
                     headers.update(extra)
-                # acquire() and release() rather than ``async with``: the same
-                # semaphore without two more coroutines per request.
+                # acquire() and release() rather than ``async with``: no two
+                # more coroutines per request.
                 await limiter.acquire()
                 try:
                     self.counters.http_requests += 1
