@@ -187,7 +187,9 @@ class _Flight:
         return any(self.slots.values())
 
     def __call__(self, task: asyncio.Task[None]) -> None:
-        self.coalescer._finish(self.queue, self, task)
+        # Only for a task that never reached its coroutine's end (cancelled
+        # before its first step): `_run` finishes every other flight itself.
+        self.coalescer._finish(self.queue, self, task, task.cancelled())
 
 
 class _Window:
@@ -414,8 +416,8 @@ class Coalescer:
         task = asyncio.get_running_loop().create_task(self._run(queue, flight, paths, spent))
         flight.task = task
         self._tasks.add(task)
-        # A done callback, not a finally: a task cancelled before its first
-        # step never runs its coroutine, but its callbacks always run.
+        # A done callback as well as `_run`'s finally: a task cancelled before
+        # its first step never runs its coroutine, but its callbacks always run.
         task.add_done_callback(flight)
 
     async def _run(
@@ -423,6 +425,7 @@ class Coalescer:
     ) -> None:
         # The exception boundary of a flight: whatever the executor does, every
         # waiter still attached is resolved before this task ends.
+        cancelled = False
         try:
             answer = await self._execute(queue.key, paths, spent)
         except SmartcarError as exc:
@@ -432,21 +435,31 @@ class Coalescer:
             err = SmartcarError(f"Unexpected error in smartcar_async: {type(exc).__name__}")
             err.__cause__ = exc
             self._fail_all(flight, err)
+        except asyncio.CancelledError:
+            cancelled = True
+            raise
         else:
             self._route(flight, answer)
         finally:
             # Detach in the same step as delivery: a read arriving between now
-            # and the done callback must not join a slot that was already answered.
+            # and the end of the task must not join a slot that was already answered.
             self._detach(queue, flight)
+            task = flight.task
+            if task is not None and task.remove_done_callback(flight):
+                # The task ends with this step: finish here rather than in its
+                # done callback, one loop turn later (a handle and a turn per flight).
+                self._finish(queue, flight, task, cancelled)
 
     def _detach(self, queue: _Queue, flight: _Flight) -> None:
         for path, slot in flight.slots.items():
             if queue.inflight.get(path) is slot:
                 del queue.inflight[path]
 
-    def _finish(self, queue: _Queue, flight: _Flight, task: asyncio.Task[None]) -> None:
+    def _finish(
+        self, queue: _Queue, flight: _Flight, task: asyncio.Task[None], cancelled: bool
+    ) -> None:
         self._tasks.discard(task)
-        if task.cancelled():
+        if cancelled:
             # Abandoned flights have no waiters left; a close() past its grace
             # period cancels flights that still have some.
             self._fail_all(

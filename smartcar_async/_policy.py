@@ -7,7 +7,7 @@ is the answer", as a chain of short steps::
       -> wait for the vehicle's gates and the request budget     _wait_turn
          (a read gated for longer than max_retry_after fails)
       -> the token: the key's string, or its source's            fetch_token
-      -> one attempt: a place under the concurrency limit, one   _attempt
+      -> one attempt: a place under the concurrency limit, one   (inline)
          HTTP exchange on the transport, counted and reported
       -> what a failure means:
            401, token source: refresh once and send again        _refreshed
@@ -60,6 +60,7 @@ from ._exceptions import (
     UpstreamError,
 )
 from ._gates import Gates, TokenBucket, still_limited
+from ._limiter import Limiter
 from ._observability import Counters, Hooks, ResponseReceived, log_fields, logger
 from ._quota import BillingMeter, billable
 from ._shared import Admitted, SharedLimits
@@ -156,7 +157,7 @@ class SendPolicy:
         self.closed = False
         self.released = False
         self._max_wait = self.retry.max_retry_after
-        self._limiter = asyncio.Semaphore(max_concurrent)
+        self._limiter = Limiter(max_concurrent)
         self._origin = origin
         self._v3_origin = v3_origin
         self._user_agent = user_agent
@@ -249,6 +250,7 @@ class SendPolicy:
         counted = 0  # the last attempt counted as a retry
         fresh: str | None = None  # the token a refresh returned, for the next attempt
         refreshed = False
+        limiter = self._limiter
         while True:
             if self.closed:
                 raise ClientClosedError("The client was closed before this request was sent")
@@ -272,19 +274,45 @@ class SendPolicy:
                 self.counters.billed_requests += cost
                 self.meter.add(vehicle_id, cost)
             try:
-                return await self._attempt(
-                    method,
-                    vehicle_id,
-                    path,
-                    url,
-                    extra,
-                    token=token,
-                    unit_system=unit_system,
-                    params=params,
-                    json_body=json_body,
-                    timeout=key.options.timeout,
-                    redact=stale,
-                )
+                # One attempt, inline rather than a coroutine of its own: every
+                # resume of the request passes through each coroutine frame
+                # between the flight and aiohttp, and a lone read has nothing
+                # else to spend its CPU on.
+                transport = self._connect()
+                headers = {"Authorization": f"Bearer {token}", "User-Agent": self._user_agent}
+                if unit_system is not None:
+                    headers["SC-Unit-System"] = unit_system
+                if extra:
+                    headers.update(extra)
+                # acquire() and release() rather than ``async with``: no two
+                # more coroutines per request.
+                await limiter.acquire()
+                try:
+                    self.counters.http_requests += 1
+                    started = time.perf_counter()
+                    try:
+                        resp = await transport.request(
+                            method,
+                            url,
+                            headers=headers,
+                            params=params,
+                            json_body=json_body,
+                            timeout=key.options.timeout,
+                            redact=stale,
+                        )
+                    except SmartcarError as exc:
+                        self._report(
+                            method, path, vehicle_id, exc.status_code, started, type(exc).__name__
+                        )
+                        if self.released:
+                            raise ClientClosedError(
+                                "The client was closed during this request"
+                            ) from exc
+                        raise
+                finally:
+                    limiter.release()
+                self._report(method, path, vehicle_id, resp.status, started, None)
+                return resp
             except AuthenticationError:
                 if isinstance(source, str) or refreshed:
                     raise  # a plain token cannot be refreshed; a refreshed one was refused too
@@ -443,54 +471,6 @@ class SendPolicy:
             self.counters.single_gets += 1
         else:
             self.counters.writes += 1
-
-    async def _attempt(
-        self,
-        method: str,
-        vehicle_id: str | None,
-        path: str,
-        url: str,
-        extra: Mapping[str, str] | None,
-        *,
-        token: str,
-        unit_system: str | None,
-        params: Mapping[str, str] | None,
-        json_body: Any,
-        timeout: float | None,
-        redact: tuple[str, ...],
-    ) -> RawResponse:
-        """One HTTP exchange, bounded by the concurrency limit, counted and reported.
-
-        The transport scrubs the token of the Authorization header from the
-        answer (and so from batch items, models and errors); ``redact``
-        names more secrets.
-        """
-        transport = self._connect()
-        headers = {"Authorization": f"Bearer {token}", "User-Agent": self._user_agent}
-        if unit_system is not None:
-            headers["SC-Unit-System"] = unit_system
-        if extra:
-            headers.update(extra)
-        async with self._limiter:
-            self.counters.http_requests += 1
-            started = time.perf_counter()
-            try:
-                resp = await transport.request(
-                    method,
-                    url,
-                    headers=headers,
-                    params=params,
-                    json_body=json_body,
-                    timeout=timeout,
-                    redact=redact,
-                )
-            except SmartcarError as exc:
-                self._report(method, path, vehicle_id, exc.status_code, started, type(exc).__name__)
-                if self.released:
-                    raise ClientClosedError("The client was closed during this request") from exc
-                raise
-        self._report(method, path, vehicle_id, resp.status, started, None)
-        return resp
 
     def _url(self, vehicle_id: str | None, path: str) -> str:
         if vehicle_id is None:
