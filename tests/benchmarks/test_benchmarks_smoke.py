@@ -9,30 +9,16 @@ skipped otherwise, so the test needs only the ``dev`` extra.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parents[2]
-HARNESS = ROOT / "benchmarks" / "run.py"
+from benchmarks_support import ROOT, run_script
 
 
 @pytest.mark.timeout(180)
 def test_smoke_mode_runs_every_scenario_and_writes_its_report(tmp_path: Path) -> None:
     pytest.importorskip("smartcar", reason="the official SDK is one of the contenders")
-    if not HARNESS.exists():
-        pytest.skip("no benchmarks/ directory in this tree (e.g. an installed sdist)")
-    proc = subprocess.run(
-        [sys.executable, str(HARNESS), "--smoke", "--out", str(tmp_path)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=170,
-        check=False,
-    )
-    assert proc.returncode == 0, f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+    run_script("run.py", "--smoke", "--out", str(tmp_path))
 
     results = json.loads((tmp_path / "results.json").read_text())
     assert sorted(results["scenarios"]) == ["1", "2", "3", "4", "5", "6", "7"]
@@ -52,18 +38,7 @@ def test_smoke_mode_runs_every_scenario_and_writes_its_report(tmp_path: Path) ->
 @pytest.mark.timeout(120)
 def test_the_v3_script_runs_in_its_smoke_mode(tmp_path: Path) -> None:
     pytest.importorskip("smartcar", reason="the official SDK is one of the contenders")
-    script = ROOT / "benchmarks" / "v3_signals.py"
-    if not script.exists():
-        pytest.skip("no benchmarks/ directory in this tree (e.g. an installed sdist)")
-    proc = subprocess.run(
-        [sys.executable, str(script), "--smoke", "--out", str(tmp_path)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=110,
-        check=False,
-    )
-    assert proc.returncode == 0, f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+    run_script("v3_signals.py", "--smoke", "--out", str(tmp_path), timeout=110)
     results = json.loads((tmp_path / "v3_signals.json").read_text())
     assert results["by_k"]
     assert (tmp_path / "v3_signals.md").exists()

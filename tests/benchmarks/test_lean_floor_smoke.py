@@ -7,28 +7,14 @@ fail); this guards the commands RESULTS.md quotes against bit rot.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parents[2]
-SCRIPT = ROOT / "benchmarks" / "lean_floor.py"
+from benchmarks_support import run_script
 
 
 def run(tmp_path: Path, *extra: str) -> None:
-    if not SCRIPT.exists():
-        pytest.skip("no benchmarks/ directory in this tree (e.g. an installed sdist)")
-    proc = subprocess.run(
-        [sys.executable, str(SCRIPT), "--smoke", "--out", str(tmp_path), *extra],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=170,
-        check=False,
-    )
-    assert proc.returncode == 0, f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+    run_script("lean_floor.py", "--smoke", "--out", str(tmp_path), *extra)
 
 
 @pytest.mark.timeout(180)

@@ -4,34 +4,16 @@ but the deterministic billed-request counts, which depend on no timing)."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _run(script: str, *args: str, timeout: float) -> None:
-    path = ROOT / "benchmarks" / script
-    if not path.exists():
-        pytest.skip("no benchmarks/ directory in this tree (e.g. an installed sdist)")
-    proc = subprocess.run(
-        [sys.executable, str(path), *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-    assert proc.returncode == 0, f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+from benchmarks_support import run_script
 
 
 @pytest.mark.timeout(120)
 def test_billed_requests_smoke_halves_with_webhooks_and_max_age(tmp_path: Path) -> None:
     pytest.importorskip("smartcar", reason="the official SDK is one of the contenders")
-    _run("billed_requests.py", "--smoke", "--out", str(tmp_path), timeout=110)
+    run_script("billed_requests.py", "--smoke", "--out", str(tmp_path), timeout=110)
     rows = json.loads((tmp_path / "billed_requests.json").read_text())["rows"]
     per_day = {
         (
@@ -52,7 +34,7 @@ def test_billed_requests_smoke_halves_with_webhooks_and_max_age(tmp_path: Path) 
 
 @pytest.mark.timeout(60)
 def test_reuse_memory_runs_small(tmp_path: Path) -> None:
-    _run("reuse_memory.py", "--vehicles", "500", "--out", str(tmp_path), timeout=50)
+    run_script("reuse_memory.py", "--vehicles", "500", "--out", str(tmp_path), timeout=50)
     result = json.loads((tmp_path / "reuse_memory.json").read_text())
     assert result["entries"] == 2500
     assert 0 < result["cache_bytes_per_entry"] < 2000
