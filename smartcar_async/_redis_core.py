@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, Self, TypeVar
 
@@ -28,6 +28,7 @@ __all__ = ["RedisCore"]
 
 logger = logging.getLogger("smartcar_async")
 
+_CHUNK: Final = 1000  # fields per HMGET/HSET
 _T = TypeVar("_T")
 
 _UNAVAILABLE: Final = (
@@ -114,6 +115,35 @@ class RedisCore:
     ) -> Any:
         frozen = "" if self._frozen_us is None else str(self._frozen_us)
         return await self._call(what, self._scripts[name](keys=keys, args=[frozen, *args]))
+
+    async def _hmget_all(self, what: str, key: str, fields: list[str]) -> dict[str, Any]:
+        """The stored value of each of ``fields`` of hash ``key`` (absent ones left out), read
+        in chunks within one MULTI/EXEC, so the answer is one snapshot."""
+        if not fields:
+            return {}
+
+        async def load() -> list[Any]:
+            async with self._client.pipeline(transaction=True) as pipe:
+                for start in range(0, len(fields), _CHUNK):
+                    pipe.hmget(key, fields[start : start + _CHUNK])
+                return await pipe.execute()
+
+        chunks = await self._call(what, load())
+        values = [value for chunk in chunks for value in chunk]
+        return {f: v for f, v in zip(fields, values, strict=True) if v is not None}
+
+    async def _hset_all(self, what: str, key: str, items: Sequence[tuple[str, str]]) -> None:
+        """Set these fields of hash ``key`` in chunks within one MULTI/EXEC: all or none."""
+        if not items:
+            return
+
+        async def save() -> None:
+            async with self._client.pipeline(transaction=True) as pipe:
+                for start in range(0, len(items), _CHUNK):
+                    pipe.hset(key, mapping=dict(items[start : start + _CHUNK]))
+                await pipe.execute()
+
+        await self._call(what, save())
 
     async def _call(self, what: str, operation: Awaitable[_T]) -> _T:
         if self._closed:

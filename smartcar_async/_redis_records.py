@@ -8,7 +8,6 @@ section of :mod:`smartcar_async.redis` for the compare-and-swap).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any, Final
 
 from ._exceptions import StateError
 from ._redis_core import RedisCore
@@ -16,8 +15,6 @@ from ._redis_helpers import _parse_record, _parse_time, _record_text, _text, _ti
 from ._state import StoredTokens, VehicleRecord, check_lineage, check_records, check_vehicle_ids
 
 __all__ = ["RedisRecords"]
-
-_CHUNK: Final = 1000  # fields per HMGET/HSET
 
 
 class RedisRecords(RedisCore):
@@ -73,39 +70,13 @@ class RedisRecords(RedisCore):
     async def load_vehicles(self, vehicle_ids: Iterable[str]) -> dict[str, VehicleRecord]:
         """The stored records of ``vehicle_ids``, in that order; ids with none are absent."""
         ids = check_vehicle_ids(vehicle_ids)
-        if not ids:
-            return {}
-        key = self._key("vehicles")
-
-        async def load() -> list[Any]:
-            async with self._client.pipeline(transaction=True) as pipe:  # one snapshot
-                for start in range(0, len(ids), _CHUNK):
-                    pipe.hmget(key, ids[start : start + _CHUNK])
-                return await pipe.execute()
-
-        chunks = await self._call("load vehicles", load())
-        values = [value for chunk in chunks for value in chunk]
-        return {
-            vid: self._record(vid, value)
-            for vid, value in zip(ids, values, strict=True)
-            if value is not None
-        }
+        found = await self._hmget_all("load vehicles", self._key("vehicles"), ids)
+        return {vid: self._record(vid, value) for vid, value in found.items()}
 
     async def save_vehicles(self, records: Mapping[str, VehicleRecord]) -> None:
         """Replace these vehicles' records in one MULTI/EXEC: all of them or none."""
-        checked = check_records(records)
-        if not checked:
-            return
-        key = self._key("vehicles")
-        items = [(vid, _record_text(record)) for vid, record in checked.items()]
-
-        async def save() -> None:
-            async with self._client.pipeline(transaction=True) as pipe:
-                for start in range(0, len(items), _CHUNK):
-                    pipe.hset(key, mapping=dict(items[start : start + _CHUNK]))
-                await pipe.execute()
-
-        await self._call("save vehicles", save())
+        items = [(vid, _record_text(record)) for vid, record in check_records(records).items()]
+        await self._hset_all("save vehicles", self._key("vehicles"), items)
 
     def _record(self, vid: str, value: object) -> VehicleRecord:
         try:
