@@ -54,6 +54,11 @@ class VehicleIO(Protocol):
         """This IO with another ``max_age``."""
         ...
 
+    @property
+    def billing(self) -> BillingMeter:
+        """The client's per-vehicle billed-request meter (a budgeted poller reads it)."""
+        ...
+
     def check_usable(self) -> None:
         """Raise now, in the caller, if the client cannot serve a call from here."""
 
@@ -238,6 +243,11 @@ class ReusingIO:
     @property
     def readings(self) -> ReadingCache:
         return self._cache
+
+    @property
+    def billing(self) -> BillingMeter:
+        # What a reused read saves is never billed; what misses is, on the client's meter.
+        return self._io.billing
 
     def check_usable(self) -> None:
         self._io.check_usable()

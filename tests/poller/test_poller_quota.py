@@ -315,3 +315,25 @@ async def test_the_client_reading_cache_is_the_poller_freshness_oracle(quick: Em
     assert grouped[other][0].fresh == ()
     assert requested(quick, fed, "/odometer") == 0
     assert requested(quick, other, "/odometer") == 1
+
+
+async def test_handles_with_max_age_are_billed_against_the_budget_too(
+    quick: Emulator, tmp_path: Path
+) -> None:
+    ids = quick.fleet.ids[:2]
+    async with make_client(quick.url) as client, SQLiteState(tmp_path / "s.db") as state:
+        await run(
+            FleetPoller(
+                reads=("odometer", "location"),
+                interval=TICK,
+                jitter=0.0,
+                rounds=2,
+                vehicles=vehicles(client, ids, max_age=0.001),
+                state=state,
+                monthly_budget=100,
+            )
+        )
+        month = month_of(time.time())
+        stored = {vid: await state.billed(vid, month) for vid in ids}
+    assert stored == {vid: quick.billed_requests_by_vehicle[vid] for vid in ids}
+    assert all(n > 0 for n in stored.values())
