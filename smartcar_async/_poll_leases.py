@@ -86,14 +86,12 @@ class _Leases:
         self._interval = interval
         self._lease = lease
         self._on_change = on_change
-        #: Claimed, not finished: vehicle id -> its next due time (the store's clock).
-        self.held: dict[str, float] = {}
-        #: Finished, not yet rescheduled: vehicle id -> next due time.
-        self.done: dict[str, float] = {}
-        #: The due time each held / done vehicle's lease was claimed at: it names that
-        #: lease, so a reschedule sent again after an outage cannot complete a newer one.
-        self._held_at: dict[str, float] = {}
-        self._done_at: dict[str, float] = {}
+        #: Claimed, not finished: vehicle id -> (its next due time on the store's clock,
+        #: the due time its lease was claimed at). The second names the lease, so a
+        #: reschedule sent again after an outage cannot complete a newer one.
+        self.held: dict[str, tuple[float, float]] = {}
+        #: Finished, not yet rescheduled: as ``held``.
+        self.done: dict[str, tuple[float, float]] = {}
         #: Leases the store refused at a reschedule or renewal (they had expired).
         self.lost = 0
         self.outage = _Outage()
@@ -110,16 +108,14 @@ class _Leases:
                 # More than an interval behind (a long outage, a late start): restart the
                 # vehicle's rate from now rather than poll it again at once to catch up.
                 following = claim.now + self._interval
-            self.held[slot.vehicle_id] = following
-            self._held_at[slot.vehicle_id] = slot.due
+            self.held[slot.vehicle_id] = (following, slot.due)
 
     def complete(self, vehicle_id: str) -> None:
         """The vehicle's poll is done (its result delivered): reschedule it with the next batch."""
-        following = self.held.pop(vehicle_id, None)
-        if following is None:
+        lease = self.held.pop(vehicle_id, None)
+        if lease is None:
             return
-        self.done[vehicle_id] = following
-        self._done_at[vehicle_id] = self._held_at.pop(vehicle_id)
+        self.done[vehicle_id] = lease
         self._event.set()
 
     async def run(self) -> None:
@@ -150,9 +146,10 @@ class _Leases:
         if not self.done:
             return True
         batch = dict(self.done)
-        claimed = {vid: self._done_at[vid] for vid in batch}
+        following = {vid: lease[0] for vid, lease in batch.items()}
+        claimed = {vid: lease[1] for vid, lease in batch.items()}
         try:
-            counts = await self.schedule.reschedule_many(self.worker_id, batch, claimed=claimed)
+            counts = await self.schedule.reschedule_many(self.worker_id, following, claimed=claimed)
         except StateUnavailableError as exc:
             self.outage.failed(exc, "rescheduling")
             return False
@@ -160,7 +157,6 @@ class _Leases:
         for vehicle_id in batch:
             if self.done.get(vehicle_id) == batch[vehicle_id]:
                 del self.done[vehicle_id]
-                del self._done_at[vehicle_id]
         refused = [vid for vid, polls in counts.items() if polls is None]
         if refused:
             self._note_lost(refused, "rescheduled")
@@ -206,7 +202,6 @@ class _Leases:
                 if self.held:
                     await self.schedule.release(self.worker_id, list(self.held))
                     self.held.clear()
-                    self._held_at.clear()
             except StateError as exc:
                 logger.warning(
                     "Could not hand back this worker's leases as it stops (they expire by "
