@@ -19,6 +19,10 @@ Contenders (``--contenders``; each reads the same k paths of every vehicle):
   each future resolved with its item's raw body. No task per read, no
   models, no dedupe, no retries, no error handling. At k = 1 it sends the
   plain ``GET`` instead (a batch of one is never the cheaper request).
+* ``lean_flight``: ``lean`` plus the least a client must do to keep a request
+  alive for every reader that joined it, whichever of them gives up: the
+  request runs in a task of its own (one per vehicle) and answers the
+  vehicle's coroutine through its k futures, which it awaits.
 * ``floor_tasks``: the same request, shaped as ``run.py``'s reference floor
   was before issue 16: a task per read awaiting its future and a task per
   vehicle for the POST, all gathered.
@@ -27,6 +31,9 @@ Contenders (``--contenders``; each reads the same k paths of every vehicle):
 * ``sca``: smartcar_async with a default ``Client``; one coroutine per
   vehicle awaiting ``asyncio.gather`` of its k reads (one ``await`` at k = 1),
   the way an application reads one car.
+* ``sca_batch``: smartcar_async in the lean floor's own shape: one coroutine
+  per vehicle awaiting ``vehicle.batch(paths)``, which waits on its k reads
+  without a task each (at k = 1, the same lone read as ``sca``).
 * ``sca_tasks``: smartcar_async driven as ``run.py`` drives it: a task per read.
 * ``caller``: no client at all: ``sca``'s caller shape (a coroutine per vehicle
   gathering k coroutines, each awaiting a future resolved on the next loop turn).
@@ -65,7 +72,16 @@ METHODS = {
 }
 TOKEN = "benchmark-token"
 HEADERS = {"Authorization": f"Bearer {TOKEN}", "SC-Unit-System": "metric"}
-CONTENDERS = ("lean", "floor_tasks", "aiohttp", "sca", "sca_tasks", "caller")
+CONTENDERS = (
+    "lean",
+    "lean_flight",
+    "floor_tasks",
+    "aiohttp",
+    "sca",
+    "sca_batch",
+    "sca_tasks",
+    "caller",
+)
 
 #: One burst over the first n vehicles; returns the reads answered.
 Burst = Callable[[int], Coroutine[Any, Any, int]]
@@ -128,13 +144,39 @@ def _aiohttp_bursts(
             results = await asyncio.gather(*tasks)
             return sum(1 for r in results if r is not None)
 
+        async def flight(batch_url: str, urls: list[str], futs: list[asyncio.Future[Any]]) -> None:
+            if len(urls) == 1:
+                futs[0].set_result(await get(urls[0]))
+                return
+            by_path = dict(zip(paths, futs, strict=True))
+            for item in (await post(batch_url))["responses"]:
+                by_path[item["path"]].set_result(item["body"])
+
+        running: set[asyncio.Task[None]] = set()
+
+        async def flight_vehicle(batch_url: str, urls: list[str]) -> int:
+            futs = [loop.create_future() for _ in urls]
+            task = loop.create_task(flight(batch_url, urls, futs))
+            running.add(task)  # as a client keeps its flights, to close them
+            answered = sum([1 for f in futs if await f is not None])
+            running.discard(task)
+            return answered
+
+        async def lean_flight(n: int) -> int:
+            return sum(await asyncio.gather(*map(flight_vehicle, batch_urls[:n], get_urls[:n])))
+
         async def plain_vehicle(urls: list[str]) -> int:
             return sum([1 for u in urls if await get(u) is not None])
 
         async def plain(n: int) -> int:
             return sum(await asyncio.gather(*map(plain_vehicle, get_urls[:n])))
 
-        return {"lean": lean, "floor_tasks": floor_tasks, "aiohttp": plain}[name]
+        return {
+            "lean": lean,
+            "lean_flight": lean_flight,
+            "floor_tasks": floor_tasks,
+            "aiohttp": plain,
+        }[name]
 
     async def close() -> None:
         await state["session"].close()
@@ -165,6 +207,15 @@ def _sca_bursts(
         async def per_vehicle(n: int) -> int:
             return sum(await asyncio.gather(*map(one_car, cars[:n])))
 
+        async def batch_car(car: smartcar_async.Vehicle) -> int:
+            if len(names) == 1:
+                return 1 if await getattr(car, names[0])() is not None else 0
+            result = await car.batch(paths)
+            return sum(1 for p in paths if result[p] is not None)
+
+        async def per_batch(n: int) -> int:
+            return sum(await asyncio.gather(*map(batch_car, cars[:n])))
+
         async def one(call: Callable[[], Coroutine[Any, Any, Any]]) -> bool:
             return await call() is not None
 
@@ -172,7 +223,7 @@ def _sca_bursts(
             calls = [getattr(car, name) for name in names for car in cars[:n]]
             return sum(await asyncio.gather(*[loop.create_task(one(c)) for c in calls]))
 
-        return per_vehicle if name == "sca" else per_read
+        return {"sca": per_vehicle, "sca_batch": per_batch}.get(name, per_read)
 
     async def close() -> None:
         await state["client"].aclose()
@@ -207,7 +258,7 @@ def _caller_bursts(
     return close, open_
 
 
-def child(name: str, url: str, ids_file: Path, k: int) -> int:
+def child(name: str, url: str, ids_file: Path, k: int, bursts: int = 1) -> int:
     ids = json.loads(ids_file.read_text())
     paths = PATHS[:k]
     factory = (
@@ -241,7 +292,10 @@ def child(name: str, url: str, ids_file: Path, k: int) -> int:
             gc.collect()
             gc.callbacks.append(on_gc)
             cpu0, t0 = time.process_time(), time.perf_counter()
-            ok = await burst(len(ids))
+            # More than one measured burst only for instructions.py, which
+            # counts by the difference between runs of 1 and of 3 bursts.
+            for _ in range(bursts):
+                ok = await burst(len(ids))
             cpu, wall = time.process_time() - cpu0, time.perf_counter() - t0
             gc.callbacks.remove(on_gc)
         finally:
@@ -250,8 +304,8 @@ def child(name: str, url: str, ids_file: Path, k: int) -> int:
         if ok != reads or warm != warm_n * len(paths):
             raise SystemExit(f"{name}: {ok}/{reads} reads answered")
         return {
-            "cpu_per_read_us": cpu / reads * 1e6,
-            "gc_per_read_us": sum(gc_time) / reads * 1e6,
+            "cpu_per_read_us": cpu / (reads * bursts) * 1e6,
+            "gc_per_read_us": sum(gc_time) / (reads * bursts) * 1e6,
             "gc_runs": gc_runs,
             "wall_s": wall,
             "reads": reads,
@@ -339,6 +393,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--ids", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--k", type=int, default=5, help=argparse.SUPPRESS)
+    parser.add_argument("--bursts", type=int, default=1, help=argparse.SUPPRESS)
     parser.add_argument("--vehicles", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--ks", default="1,5", help="reads per vehicle, e.g. 1,5")
@@ -354,7 +409,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=HERE / "results")
     args = parser.parse_args(argv)
     if args.child:
-        return child(args.child, args.url, args.ids, args.k)
+        return child(args.child, args.url, args.ids, args.k, args.bursts)
 
     names = [n.strip() for n in args.contenders.split(",") if n.strip()]
     trees = dict(pair.split("=", 1) for pair in args.trees.split(",") if pair)
@@ -369,7 +424,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     info: dict[str, Any] = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
     if args.scale:
         fleets = [int(x) for x in args.fleets.split(",")]
-        scale_names = [n for n in names if n.partition("@")[0] in ("lean", "sca")] or ["sca"]
+        scale_names = [n for n in names if n.partition("@")[0] in ("lean", "sca", "sca_batch")] or [
+            "sca"
+        ]
         emu = EmulatorProcess(vehicles=max(fleets))
         try:
             all_ids = [vid for vid, _ in emu.fleet()]
@@ -390,6 +447,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 figures = measure(emu, ids, names, k, args.rounds, trees)
                 ratios = {
                     "sca / lean": _ratio(figures, "sca", "lean"),
+                    "sca_batch / lean": _ratio(figures, "sca_batch", "lean"),
+                    "lean_flight / lean": _ratio(figures, "lean_flight", "lean"),
+                    "sca_batch / lean_flight": _ratio(figures, "sca_batch", "lean_flight"),
                     "sca_tasks / floor_tasks": _ratio(figures, "sca_tasks", "floor_tasks"),
                     "sca_tasks / lean": _ratio(figures, "sca_tasks", "lean"),
                     "floor_tasks / lean": _ratio(figures, "floor_tasks", "lean"),

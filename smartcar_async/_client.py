@@ -471,5 +471,7 @@ class Client:
                 connector=aiohttp.TCPConnector(limit=self._max_connections),
             )
             self._session = session
-            self._transport = Transport(session, max_response_size=self._max_response_size)
+            self._transport = Transport(
+                session, max_response_size=self._max_response_size, owned=True
+            )
         return self._transport

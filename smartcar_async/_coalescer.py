@@ -38,7 +38,8 @@ import asyncio
 import copy
 import logging
 import math
-from collections.abc import Awaitable
+import sys
+from collections.abc import Awaitable, Coroutine, Sequence
 from typing import Any, Protocol, TypeVar
 
 from ._batch import Answer, RawItem
@@ -273,6 +274,44 @@ class Coalescer:
                 self._leave(slot, fut)
             raise
 
+    async def read_many(self, key: QueueKey, wanted: Sequence[tuple[str, type[Any]]]) -> list[Any]:
+        """Queue several reads of one vehicle and wait for them all, in one coroutine.
+
+        Each path's outcome comes back in its place: the model, or the
+        `SmartcarError` that path failed with (a fresh object per call).
+        Unlike a gather of `read`, no task per read: what `Vehicle.batch`
+        awaits, and the cheapest way to read k paths of one car.
+        """
+        if self._closed:
+            return [ClientClosedError("The client is closed") for _ in wanted]
+        gated = self._policy.fail_fast(key.vehicle_id)
+        if gated is not None:
+            return [_own_copy(gated) for _ in wanted]
+        loop = asyncio.get_running_loop()
+        futs: list[asyncio.Future[Any]] = []
+        slots: list[_Slot] = []
+        try:
+            for path, model in wanted:
+                fut = loop.create_future()
+                slots.append(self._enqueue(key, path, model, fut))
+                futs.append(fut)
+            for fut in futs:
+                # They are answered together, as a rule: after the first
+                # wait the rest are done, and cost no wait at all.
+                if not fut.done():
+                    try:  # noqa: SIM105 (no context manager object on the hot path)
+                        await fut
+                    except SmartcarError:
+                        pass  # this path's outcome, returned below
+        except BaseException:
+            for slot, fut in zip(slots, futs, strict=False):
+                if fut.cancelled() or not fut.done():
+                    self._leave(slot, fut)
+                else:
+                    fut.exception()  # retrieved: no "never retrieved" log for it
+            raise
+        return [fut.exception() or fut.result() for fut in futs]
+
     def _enqueue(
         self, key: QueueKey, path: str, model: type[Any], fut: asyncio.Future[Any]
     ) -> _Slot:
@@ -401,7 +440,10 @@ class Coalescer:
             callers += len(slot)
         queue.flights.add(flight)
         paths = tuple(slots)
-        spent = max(slot.attempts for slot in slots.values())
+        if len(paths) == 1:
+            (spent,) = [slot.attempts for slot in slots.values()]
+        else:
+            spent = max([slot.attempts for slot in slots.values()])
         as_batch = len(paths) > 1
         if self._hooks.on_batch:
             self._hooks.batch_flushed(
@@ -413,7 +455,7 @@ class Coalescer:
                     as_batch=as_batch,
                 )
             )
-        task = asyncio.get_running_loop().create_task(self._run(queue, flight, paths, spent))
+        task = _start(self._run(queue, flight, paths, spent))
         flight.task = task
         self._tasks.add(task)
         # A done callback as well as `_run`'s finally: a task cancelled before
@@ -633,6 +675,27 @@ class Coalescer:
             if still_running:
                 await asyncio.wait(still_running)
         self._queues.clear()
+
+
+if sys.version_info >= (3, 12):
+
+    def _start(coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        """A flight's task, started here up to its first wait where Python allows it.
+
+        By then its request is written: one handle and one loop turn fewer
+        per flight. A flight that ends within this call (it failed before
+        sending) finishes in its done callback. A loop with its own task
+        factory gets its say, as with ``create_task``.
+        """
+        loop = asyncio.get_running_loop()
+        if loop.get_task_factory() is None:
+            return asyncio.Task(coro, loop=loop, eager_start=True)
+        return loop.create_task(coro)
+
+else:
+
+    def _start(coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        return asyncio.get_running_loop().create_task(coro)
 
 
 def _build(model: type[Any], body: Any, meta: Meta) -> Any:

@@ -22,14 +22,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Coroutine, Iterator, Mapping
+from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
 from typing import Any, Protocol, TypeVar
 
 import anyio
 
 from ._coalescer import Coalescer, QueueKey
 from ._converter import structure
-from ._exceptions import APITimeoutError
+from ._exceptions import APITimeoutError, SmartcarError
 from ._models import Meta
 from ._observability import Counters
 from ._policy import SendPolicy
@@ -64,6 +64,13 @@ class VehicleIO(Protocol):
 
     def read(self, key: QueueKey, path: str, model: type[T]) -> Coroutine[Any, Any, T]:
         """The coalesced read of ``path``, as ``model``, for the caller to await."""
+        ...
+
+    def read_many(
+        self, key: QueueKey, wanted: Sequence[tuple[str, type[Any]]]
+    ) -> Coroutine[Any, Any, list[Any]]:
+        """Coalesced reads of several paths, awaited together: each path's
+        model, or its `SmartcarError`, in its place."""
         ...
 
     def send(
@@ -149,6 +156,20 @@ class ClientIO:
     async def _read_within(self, deadline: float, key: QueueKey, path: str, model: type[T]) -> T:
         with _deadline(deadline):
             return await self._coalescer.read(key, path, model)
+
+    def read_many(
+        self, key: QueueKey, wanted: Sequence[tuple[str, type[Any]]]
+    ) -> Coroutine[Any, Any, list[Any]]:
+        self.check_usable()
+        if key.options.deadline is None:
+            return self._coalescer.read_many(key, wanted)
+        return self._read_many_within(key.options.deadline, key, wanted)
+
+    async def _read_many_within(
+        self, deadline: float, key: QueueKey, wanted: Sequence[tuple[str, type[Any]]]
+    ) -> list[Any]:
+        with _deadline(deadline):
+            return await self._coalescer.read_many(key, wanted)
 
     async def send(
         self,
@@ -270,6 +291,17 @@ class ReusingIO:
         if hit is not None:
             return _ready(hit)
         return self._fill(key, scope, path, self._io.read(key, path, model))
+
+    async def read_many(self, key: QueueKey, wanted: Sequence[tuple[str, type[Any]]]) -> list[Any]:
+        # Each read through the cache on its own: a fresh answer costs no request.
+        self._io.check_usable()
+        results = await asyncio.gather(
+            *[self.read(key, path, model) for path, model in wanted], return_exceptions=True
+        )
+        for result in results:
+            if isinstance(result, BaseException) and not isinstance(result, SmartcarError):
+                raise result
+        return results
 
     async def _fill(
         self, key: QueueKey, scope: tuple[object, ...], path: str, read: Coroutine[Any, Any, T]

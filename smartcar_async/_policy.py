@@ -42,10 +42,10 @@ import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
 from typing import TYPE_CHECKING, Any, Literal
-from urllib.parse import quote
 
 import anyio
 import attrs
+from yarl import URL
 
 from ._endpoints import API_VERSION
 from ._exceptions import (
@@ -66,6 +66,7 @@ from ._quota import BillingMeter, billable
 from ._shared import Admitted, SharedLimits
 from ._tokens import TokenSource
 from ._transport import RawResponse, Transport
+from ._urls import UrlMaker
 from ._validate import check_seconds, check_token
 
 if TYPE_CHECKING:
@@ -158,8 +159,8 @@ class SendPolicy:
         self.released = False
         self._max_wait = self.retry.max_retry_after
         self._limiter = Limiter(max_concurrent)
-        self._origin = origin
-        self._v3_origin = v3_origin
+        self._origin = UrlMaker(origin)
+        self._v3_origin = UrlMaker(v3_origin)
         self._user_agent = user_agent
         self._connect = connect if connect is not None else _no_transport
         self._pauses: set[anyio.CancelScope] = set()
@@ -472,13 +473,13 @@ class SendPolicy:
         else:
             self.counters.writes += 1
 
-    def _url(self, vehicle_id: str | None, path: str) -> str:
+    def _url(self, vehicle_id: str | None, path: str) -> URL | str:
         if vehicle_id is None:
-            return f"{self._origin}/v{API_VERSION}{path}"
-        return f"{self._origin}/v{API_VERSION}/vehicles/{quote(vehicle_id, safe='')}{path}"
+            return self._origin.make(f"/v{API_VERSION}{path}")
+        return self._origin.vehicle(f"v{API_VERSION}", vehicle_id, path)
 
-    def _v3_url(self, vehicle_id: str, path: str) -> str:
-        return f"{self._v3_origin}/v3/vehicles/{quote(vehicle_id, safe='')}{path}"
+    def _v3_url(self, vehicle_id: str, path: str) -> URL | str:
+        return self._v3_origin.vehicle("v3", vehicle_id, path)
 
     def _report(
         self,

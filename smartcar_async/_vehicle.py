@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from typing import Any, Self, TypeVar, cast
@@ -11,8 +10,7 @@ from . import _endpoints as ep
 from . import _models as m
 from ._batch import BatchResponse
 from ._coalescer import QueueKey
-from ._endpoints import Read, model_for_path, normalize_path
-from ._exceptions import SmartcarError
+from ._endpoints import Read, model_for_path
 from ._io import VehicleIO
 from ._makes import Audi, Bmw, Cadillac, Chevrolet, Ford, Nissan, Tesla
 from ._names import UnitSystem
@@ -285,17 +283,11 @@ class Vehicle:
         if isinstance(paths, str):
             raise TypeError("paths must be an iterable of paths, not a single str")
         self._io.check_usable()
-        wanted = list(dict.fromkeys(normalize_path(check_request_path(p)) for p in paths))
+        wanted = list(dict.fromkeys([check_request_path(p) for p in paths]))  # normalised
         if not wanted:
             raise ValueError("batch() needs at least one path")
-        calls = [self._io.read(self._key, p, model_for_path(p)) for p in wanted]
-        results = await asyncio.gather(*calls, return_exceptions=True)
-        outcomes: dict[str, Any] = {}
-        for path, result in zip(wanted, results, strict=True):
-            if isinstance(result, BaseException) and not isinstance(result, SmartcarError):
-                raise result
-            outcomes[path] = result
-        return BatchResponse(outcomes)
+        results = await self._io.read_many(self._key, [(p, model_for_path(p)) for p in wanted])
+        return BatchResponse(dict(zip(wanted, results, strict=True)))
 
     def _fetch(self, read: Read[T]) -> Coroutine[Any, Any, T]:
         """A typed read from the endpoint table: its path and model stated once, there.

@@ -24,7 +24,16 @@ def test_the_lean_floor_sweep_measures_every_contender_at_k_1_and_5(tmp_path: Pa
     assert sorted(results["by_k"]) == ["1", "5"]
     for figures in results["by_k"].values():
         assert sorted(figures["contenders"]) == sorted(
-            ["lean", "floor_tasks", "aiohttp", "sca", "sca_tasks", "caller"]
+            [
+                "lean",
+                "lean_flight",
+                "floor_tasks",
+                "aiohttp",
+                "sca",
+                "sca_batch",
+                "sca_tasks",
+                "caller",
+            ]
         )
         assert all(c["min_us"] > 0 for c in figures["contenders"].values())
 

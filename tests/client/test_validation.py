@@ -288,3 +288,22 @@ async def test_tokens_never_leak(
     assert any("hook failure" in t for t in texts), "the hook failures were logged"
     leaks = [t for t in texts if TOKEN in t]
     assert leaks == []
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        ("odometer", "/odometer"),
+        ("/odometer", "/odometer"),
+        ("/tires/pressure/", "/tires/pressure"),
+        ("tesla/charge/ammeter", "/tesla/charge/ammeter"),
+        ("", "/"),
+        ("/", "/"),
+        ("/a.b", "/a.b"),  # not plain: the full check, which allows a dot inside a name
+        ("/x~y", "/x~y"),
+    ],
+)
+def test_request_paths_come_back_with_one_leading_slash(path: str, expected: str) -> None:
+    from smartcar_async._validate import check_request_path
+
+    assert check_request_path(path) == expected
