@@ -42,7 +42,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _harness import HERE, EmulatorProcess, child_env
-from lean_floor import CONTENDERS, log
+from lean_floor import log, parse_contenders
 
 _REFS = re.compile(r"I\s+refs:\s+([\d,]+)")
 #: Contenders measured by default (``floor_tasks`` and ``sca_tasks`` are run.py's shapes).
@@ -130,12 +130,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if shutil.which("valgrind") is None:
         raise SystemExit("valgrind is not installed (apt-get install valgrind)")
-    names = [n.strip() for n in args.contenders.split(",") if n.strip()]
-    trees = dict(pair.split("=", 1) for pair in args.trees.split(",") if pair)
-    unknown = {n for n in names if n.partition("@")[0] not in CONTENDERS}
-    unknown |= {n for n in names if n.partition("@")[2] not in ("", *trees)}
-    if unknown:
-        raise SystemExit(f"unknown contenders or trees: {sorted(unknown)}")
+    names, trees = parse_contenders(args.contenders, args.trees)
     if args.smoke:
         args.vehicles = 5
     args.out.mkdir(parents=True, exist_ok=True)

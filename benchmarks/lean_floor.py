@@ -381,6 +381,17 @@ def measure(
     return out
 
 
+def parse_contenders(contenders: str, trees: str) -> tuple[list[str], dict[str, str]]:
+    """``--contenders`` and ``--trees`` as names and {tree: path}; exits on an unknown one."""
+    names = [n.strip() for n in contenders.split(",") if n.strip()]
+    paths = dict(pair.split("=", 1) for pair in trees.split(",") if pair)
+    unknown = {n for n in names if n.partition("@")[0] not in CONTENDERS}
+    unknown |= {n for n in names if n.partition("@")[2] not in ("", *paths)}
+    if unknown:
+        raise SystemExit(f"unknown contenders or trees: {sorted(unknown)}")
+    return names, paths
+
+
 def _ratio(figures: dict[str, dict[str, Any]], top: str, bottom: str) -> float | None:
     if top in figures and bottom in figures:
         return float(figures[top]["min_us"] / figures[bottom]["min_us"])
@@ -411,12 +422,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.child:
         return child(args.child, args.url, args.ids, args.k, args.bursts)
 
-    names = [n.strip() for n in args.contenders.split(",") if n.strip()]
-    trees = dict(pair.split("=", 1) for pair in args.trees.split(",") if pair)
-    unknown = {n for n in names if n.partition("@")[0] not in CONTENDERS}
-    unknown |= {n for n in names if n.partition("@")[2] not in ("", *trees)}
-    if unknown:
-        raise SystemExit(f"unknown contenders or trees: {sorted(unknown)}")
+    names, trees = parse_contenders(args.contenders, args.trees)
     if args.smoke:
         args.vehicles, args.rounds, args.fleets = 20, 1, "20,40"
     args.out.mkdir(parents=True, exist_ok=True)
