@@ -129,3 +129,16 @@ async def test_a_batch_through_max_age_reuses_what_is_fresh(
     assert len(emu.requests) == 1
     assert not first["/odometer"].meta.reused
     assert all(again[p].meta.reused for p in PATHS)
+
+
+async def test_a_closing_coalescer_answers_every_path_with_its_own_closed_error(
+    emu: Emulator, ev: SimulatedVehicle
+) -> None:
+    async with make_client(emu.url, **NO_RETRY) as client:
+        car = client.vehicle(ev.id, access_token=TOKEN)
+        coalescer = client._coalescer
+        await coalescer.close(grace=0)
+        outcomes = await coalescer.read_many(car._key, [(p, sc.Response) for p in PATHS])
+    assert all(isinstance(o, sc.ClientClosedError) for o in outcomes)
+    assert len({id(o) for o in outcomes}) == len(PATHS)
+    assert emu.requests == []
