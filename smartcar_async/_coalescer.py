@@ -440,10 +440,7 @@ class Coalescer:
             callers += len(slot)
         queue.flights.add(flight)
         paths = tuple(slots)
-        if len(paths) == 1:
-            (spent,) = [slot.attempts for slot in slots.values()]
-        else:
-            spent = max([slot.attempts for slot in slots.values()])
+        spent = max([slot.attempts for slot in slots.values()])
         as_batch = len(paths) > 1
         if self._hooks.on_batch:
             self._hooks.batch_flushed(

@@ -293,8 +293,8 @@ class ReusingIO:
         return self._fill(key, scope, path, self._io.read(key, path, model))
 
     async def read_many(self, key: QueueKey, wanted: Sequence[tuple[str, type[Any]]]) -> list[Any]:
-        # Each read through the cache on its own: a fresh answer costs no request.
-        self._io.check_usable()
+        # Each read through the cache on its own (each checks the client is usable): a
+        # fresh answer costs no request.
         results = await asyncio.gather(
             *[self.read(key, path, model) for path, model in wanted], return_exceptions=True
         )
