@@ -81,6 +81,12 @@ def side_by_side(args: argparse.Namespace, script: Path, default_out: Path) -> i
             "batch_rps"
         ],
     }
+    if "batch_cpu_us" in emulator["ratio"]:
+        # The same target measured on the server alone: on two cores the
+        # hammering client can be the one that runs out of CPU.
+        targets["emulator server CPU per 5-path batch: stock / speedups (target >= 1.5)"] = (
+            emulator["ratio"]["batch_cpu_us"]
+        )
     if "s4 k=1 smartcar_async" in fast:
         targets["lone read, k=1: speedups smartcar_async / stock plain aiohttp (target <= 0.8)"] = (
             fast["s4 k=1 smartcar_async"] / stock["s4 k=1 aiohttp"]
@@ -96,8 +102,10 @@ def side_by_side(args: argparse.Namespace, script: Path, default_out: Path) -> i
         f"| {k} | {stock[k]:.1f} | {fast[k]:.1f} | {fast[k] / stock[k]:.2f}x |" for k in stock
     ]
     lines += [
-        f"| emulator {k} (per s) | {emulator['stock'][k]:,.0f} | "
-        f"{emulator['speedups'][k]:,.0f} | {emulator['ratio'][k]:.2f}x |"
+        f"| emulator {k.removesuffix('_rps').removesuffix('_cpu_us')} "
+        f"({'server CPU, us per request' if k.endswith('_cpu_us') else 'per s'}) | "
+        f"{emulator['stock'][k]:,.0f} | {emulator['speedups'][k]:,.0f} | "
+        f"{emulator['speedups'][k] / emulator['stock'][k]:.2f}x |"
         for k in emulator["ratio"]
     ]
     lines += ["", "| target | measured |", "|---|---|"]

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 
+from . import _endpoints as e
 from . import _json
+from . import _models as m
 from ._endpoints import normalize_path
 from ._exceptions import InvalidResponseError, SmartcarError
 from ._observability import logger
@@ -22,6 +24,8 @@ from ._observability import logger
 if TYPE_CHECKING:
     from ._coalescer import QueueKey
     from ._policy import SendPolicy
+
+T = TypeVar("T")
 
 __all__ = [
     "Answer",
@@ -170,7 +174,13 @@ class BatchResponse:
     iteration (over the paths, in request order) work as on a dict. Paths are
     normalised (leading slash), so ``"odometer"`` and ``"/odometer"`` are the same.
 
-    Added in 0.1.0.
+    Typed: ``response.odometer()``, ``response.lock_status()`` and one method per
+    read, named as the official SDK's batch result names them (as `Vehicle`'s
+    reads, but ``battery_nominal_capacity`` for ``/battery/nominal_capacity``),
+    return that path's model with its type, or raise its error, or ``KeyError``
+    when the batch did not ask for it, as ``response[path]`` does.
+
+    Added in 0.1.0. The typed methods: 0.2.0.
     """
 
     __slots__ = ("_outcomes",)
@@ -212,3 +222,69 @@ class BatchResponse:
     def __repr__(self) -> str:
         ok = len(self._outcomes) - len(self.errors)
         return f"<BatchResponse paths={list(self._outcomes)} ok={ok} errors={len(self.errors)}>"
+
+    def _typed(self, read: e.Read[T]) -> T:
+        outcome = self._outcomes[read.path]
+        if isinstance(outcome, SmartcarError):
+            raise outcome
+        if not isinstance(outcome, read.model):
+            # Only a BatchResponse built by hand: `Vehicle.batch` builds every
+            # outcome from this same table (`model_for_path`).
+            raise TypeError(
+                f"{read.path} holds a {type(outcome).__name__}, not a {read.model.__name__}"
+            )
+        return outcome
+
+    # One typed method per read of the endpoint table (a test keeps them in step).
+
+    def attributes(self) -> m.Attributes:
+        return self._typed(e.ATTRIBUTES)
+
+    def vin(self) -> m.Vin:
+        return self._typed(e.VIN)
+
+    def permissions(self) -> m.Permissions:
+        return self._typed(e.PERMISSIONS)
+
+    def odometer(self) -> m.Odometer:
+        return self._typed(e.ODOMETER)
+
+    def location(self) -> m.Location:
+        return self._typed(e.LOCATION)
+
+    def fuel(self) -> m.Fuel:
+        return self._typed(e.FUEL)
+
+    def battery(self) -> m.Battery:
+        return self._typed(e.BATTERY)
+
+    def battery_capacity(self) -> m.BatteryCapacity:
+        return self._typed(e.BATTERY_CAPACITY)
+
+    def battery_nominal_capacity(self) -> m.NominalCapacity:
+        # The SDK's batch name for it; `Vehicle.nominal_capacity` is its read.
+        return self._typed(e.NOMINAL_CAPACITY)
+
+    def charge(self) -> m.Charge:
+        return self._typed(e.CHARGE)
+
+    def get_charge_limit(self) -> m.ChargeLimit:
+        return self._typed(e.CHARGE_LIMIT)
+
+    def tire_pressure(self) -> m.TirePressure:
+        return self._typed(e.TIRE_PRESSURE)
+
+    def engine_oil(self) -> m.EngineOil:
+        return self._typed(e.ENGINE_OIL)
+
+    def lock_status(self) -> m.LockStatus:
+        return self._typed(e.LOCK_STATUS)
+
+    def diagnostic_system_status(self) -> m.DiagnosticSystemStatus:
+        return self._typed(e.SYSTEM_STATUS)
+
+    def diagnostic_trouble_codes(self) -> m.DiagnosticTroubleCodes:
+        return self._typed(e.TROUBLE_CODES)
+
+    def service_history(self) -> m.ServiceHistory:
+        return self._typed(e.SERVICE_HISTORY)

@@ -430,6 +430,9 @@ class Server:
         vehicle = self._vehicle_for(grant, vehicle_id)
         wall = self.state.clock.wall()
         responses: list[dict[str, Any]] = []
+        # Items of one batch share their times: the headers by what shapes them,
+        # built once (the answer is serialised before anything could change them).
+        metas: dict[tuple[bool, bool], dict[str, str]] = {}
         for item in items:
             ctx = Ctx(vehicle, grant, units, item.query, None, wall, item.param)
             try:
@@ -444,13 +447,18 @@ class Server:
                     entry["headers"] = {"Retry-After": error.retry_after}
                 responses.append(entry)
                 continue
+            endpoint = item.endpoint
+            shape = (endpoint.live and endpoint.method == "GET", endpoint.units)
+            headers = metas.get(shape)
+            if headers is None:
+                headers = metas[shape] = _meta(endpoint, vehicle, units, wall, _ITEM_KEYS)
             responses.append(
                 {
                     "path": item.path,
                     "code": 200,
                     "body": payload,
                     # Always present on success: the official Python SDK indexes it.
-                    "headers": _meta(item.endpoint, vehicle, units, wall, _ITEM_KEYS),
+                    "headers": headers,
                 }
             )
         # The envelope itself carries no SC-Unit-System: each item's headers say it.

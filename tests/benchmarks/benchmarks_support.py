@@ -11,8 +11,11 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def run_script(script: str, *args: str, timeout: float = 170) -> None:
-    """Run ``benchmarks/<script>`` with ``args``; it must exit 0 (skip where there is none)."""
+def run_script(script: str, *args: str, timeout: float = 170) -> str:
+    """Run ``benchmarks/<script>`` with ``args``; it must exit 0 (skip where there is none).
+
+    Returns what it printed.
+    """
     path = ROOT / "benchmarks" / script
     if not path.exists():
         pytest.skip("no benchmarks/ directory in this tree (e.g. an installed sdist)")
@@ -25,3 +28,4 @@ def run_script(script: str, *args: str, timeout: float = 170) -> None:
         check=False,
     )
     assert proc.returncode == 0, f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+    return proc.stdout

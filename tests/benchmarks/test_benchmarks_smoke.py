@@ -42,3 +42,29 @@ def test_the_v3_script_runs_in_its_smoke_mode(tmp_path: Path) -> None:
     results = json.loads((tmp_path / "v3_signals.json").read_text())
     assert results["by_k"]
     assert (tmp_path / "v3_signals.md").exists()
+
+
+@pytest.mark.timeout(60)
+def test_emulator_throughput_reports_rates_and_the_servers_own_cpu() -> None:
+    out = run_script(
+        "emulator_throughput.py", "--seconds", "0.3", "--concurrency", "4", "--vehicles", "5",
+        timeout=50,
+    )  # fmt: skip
+    assert "single GET /odometer" in out
+    assert "5-path batch" in out
+    if Path("/proc/self/stat").exists():
+        # Measured on the server process, so a saturated client cannot hide its cost.
+        assert out.count("server CPU") == 2, out
+
+
+@pytest.mark.timeout(90)
+def test_emulator_throughput_compares_stock_and_speedups_servers() -> None:
+    pytest.importorskip("uvloop", reason="the speedups extra serves on uvloop")
+    pytest.importorskip("orjson", reason="the speedups extra encodes with orjson")
+    out = run_script(
+        "emulator_throughput.py", "--compare", "1", "--seconds", "0.3", "--vehicles", "5",
+        timeout=80,
+    )  # fmt: skip
+    assert "requests/s, speedups / stock: single" in out
+    if Path("/proc/self/stat").exists():
+        assert "server CPU per request, stock / speedups: single" in out

@@ -11,11 +11,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, get_args
+from typing import Any, get_args, get_type_hints
 
 import pytest
 
 import smartcar_async as sc
+from smartcar_async._endpoints import READS
 from smartcar_async._poller import READ_NAMES
 from smartcar_async._validate import UNIT_SYSTEMS
 from smartcar_async.testing import Emulator
@@ -54,6 +55,58 @@ async def test_batch_response_outcomes_never_raise_and_indexing_does() -> None:
         response["/vin"]
     for method in ("get", "values", "items", "keys"):
         assert not hasattr(response, method), method
+
+
+async def test_batch_response_has_a_typed_method_per_read() -> None:
+    async with Emulator(vehicles=6, seed=3) as emu:
+        ev = emu.fleet.with_powertrain("EV")[0]
+        async with sc.Client(api_origin=emu.url) as client:
+            car = client.vehicle(ev.id, access_token="any-token")
+            response = await car.batch(["/odometer", "/fuel", "/security", "/"])
+
+    odometer = response.odometer()
+    assert isinstance(odometer, sc.Odometer)
+    assert odometer is response["/odometer"]
+    assert isinstance(response.lock_status(), sc.LockStatus)
+    assert isinstance(response.attributes(), sc.Attributes)
+    # A failed path raises its own typed error, as indexing does.
+    with pytest.raises(sc.CompatibilityError):
+        response.fuel()
+    # A path the batch did not ask for, as indexing does.
+    with pytest.raises(KeyError):
+        response.vin()
+
+
+# The official SDK names a batch result's attributes after its read methods,
+# except this one (smartcar/helpers.py, format_path_and_attribute_for_batch).
+SDK_BATCH_NAMES = {"/battery/nominal_capacity": "battery_nominal_capacity"}
+
+
+def test_typed_batch_methods_follow_the_endpoint_table() -> None:
+    typed = {
+        name
+        for name, member in vars(sc.BatchResponse).items()
+        if callable(member) and not name.startswith("_")
+    }
+    names = {read.path: SDK_BATCH_NAMES.get(read.path, read.name) for read in READS}
+    assert typed == set(names.values())
+    for read in READS:
+        hints = get_type_hints(getattr(sc.BatchResponse, names[read.path]))
+        assert hints["return"] is read.model, read.name
+
+
+def test_typed_batch_methods_are_named_as_the_official_sdk_names_them() -> None:
+    helpers = pytest.importorskip("smartcar.helpers", reason="the official SDK")
+    for read in READS:
+        _path, attribute = helpers.format_path_and_attribute_for_batch(read.path)
+        assert attribute == SDK_BATCH_NAMES.get(read.path, read.name), read.path
+        assert hasattr(sc.BatchResponse, attribute)
+
+
+def test_a_hand_built_batch_response_with_a_wrong_model_is_a_type_error() -> None:
+    response = sc.BatchResponse({"/odometer": sc.Vin(vin="1HGCM82633A004352")})
+    with pytest.raises(TypeError, match="/odometer holds a Vin, not a Odometer"):
+        response.odometer()
 
 
 def test_literal_names_match_the_run_time_checks() -> None:

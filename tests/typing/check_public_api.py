@@ -106,6 +106,10 @@ async def batch_outcomes(car: sc.Vehicle) -> None:
     assert_type("/odometer" in response, bool)
     assert_type(response["/odometer"], Any)
     response.get("/odometer")  # type: ignore[attr-defined]  # not a Mapping: use .outcomes
+    assert_type(response.odometer(), sc.Odometer)
+    assert_type(response.lock_status(), sc.LockStatus)
+    assert_type(response.get_charge_limit(), sc.ChargeLimit)
+    response.odometr()  # type: ignore[attr-defined]  # a typo is caught
 
 
 def webhooks_and_nullable_fields(raw: bytes, battery: sc.TeslaBattery) -> None:
