@@ -47,6 +47,10 @@ DEFAULT_MAX_RETRIES: Final = 2
 #: kilobytes (a full batch some tens); anything near this is not Smartcar's.
 DEFAULT_MAX_RESPONSE_SIZE: Final = 8 * 1024 * 1024
 NotGivenType = Literal[NotGiven.NOT_GIVEN]
+#: One request in about two years. Slower rates are zero in all but name, and an
+#: emission interval past a float's range (or its exact integers) breaks the
+#: bucket arithmetic: a division by zero locally, an overflow in RedisState.
+_MIN_REFILL: Final = 1e-6
 
 
 def _float(name: str, value: int | float) -> float:
@@ -126,6 +130,6 @@ class RequestBudget:
         if (
             isinstance(rate, bool)
             or not isinstance(rate, int | float)
-            or not 0 < _float("refill_per_minute", rate) < math.inf
+            or not _MIN_REFILL <= _float("refill_per_minute", rate) < math.inf
         ):
-            raise ValueError("refill_per_minute must be a finite number > 0")
+            raise ValueError(f"refill_per_minute must be a finite number >= {_MIN_REFILL:g}")

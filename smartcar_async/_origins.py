@@ -73,12 +73,29 @@ def check_origin(name: str, origin: object) -> str:
     """
     if not isinstance(origin, str):
         raise TypeError(f"{name} must be a str, got {type(origin).__name__}")
-    parts = urlsplit(origin.strip())
+    try:
+        parts = urlsplit(origin.strip())
+    except ValueError:  # e.g. an unclosed "[" of an IPv6 host
+        raise ValueError(f"{name} must be an http(s) URL, got {_shown(origin)!r}") from None
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValueError(f"{name} must be an http(s) URL, got {origin!r}")
+        raise ValueError(f"{name} must be an http(s) URL, got {_shown(origin)!r}")
+    if "@" in parts.netloc:
+        # Credentials in the URL would show in reprs, logs and error messages.
+        raise ValueError(f"{name} must not carry credentials (user:password@)")
     if parts.query or parts.fragment:
         raise ValueError(f"{name} must not carry a query or fragment")
     return origin.strip().rstrip("/")
+
+
+def _shown(origin: str) -> str:
+    """The origin as an error may quote it: any ``user:password@`` part masked."""
+    scheme, sep, rest = origin.partition("://")
+    if not sep:
+        return origin if "@" not in origin else "***"
+    host = rest.split("/", 1)[0]
+    if "@" not in host:
+        return origin
+    return f"{scheme}://***@{rest[len(host.rsplit('@', 1)[0]) + 1 :]}"
 
 
 def _resolve(name: str, override: str | None, env_var: str, default: str) -> str:

@@ -41,13 +41,13 @@ from ._quota import (
     MakeLimit,
     MemoryQuotas,
     VehicleQuota,
+    check_count,
     make_key,
     month_bounds,
     month_of,
     resolve_make_limits,
 )
 from ._state import StateStore
-from ._validate import check_int
 from ._vehicle import Vehicle
 
 logger = logging.getLogger("smartcar_async")
@@ -291,7 +291,9 @@ def build_quotas(
 ) -> Quotas | None:
     """The poller's spending rules, or None when it has none (the checks of their arguments)."""
     if monthly_budget is not None:
-        check_int("monthly_budget", monthly_budget, minimum=1)
+        # check_count: past a count a store can keep, a budget means nothing (and
+        # past a float's range it broke the share arithmetic).
+        check_count("monthly_budget", monthly_budget, minimum=1)
     limits = resolve_make_limits(make_limits)
     if freshness is not None and not isinstance(freshness, FreshnessOracle):
         raise TypeError(

@@ -87,12 +87,25 @@ def check_month(month: object) -> str:
     return month
 
 
+#: The largest count a store keeps: a signed 64-bit integer, as SQLite and Redis' HINCRBY do.
+MAX_COUNT: Final = 2**63 - 1
+
+
 def check_count(name: str, value: object, *, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"{name} must be an int, not {type(value).__name__}")
     if value < minimum:
         raise ValueError(f"{name} must be >= {minimum}, not {value}")
+    if value > MAX_COUNT:
+        raise ValueError(f"{name} must be at most {MAX_COUNT} (a 64-bit count)")
     return value
+
+
+def _finite(value: int | float) -> bool:
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int past a float's range
+        return False
 
 
 def billable(method: str, path: str) -> bool:
@@ -111,7 +124,9 @@ def _positive_seconds(instance: object, attribute: attrs.Attribute[Any], value: 
     name = attribute.name
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise TypeError(f"{name} must be seconds (a number), not {type(value).__name__}")
-    if not math.isfinite(value) or value <= 0:
+    if not _finite(value):
+        raise ValueError(f"{name} must be a finite number of seconds > 0")
+    if value <= 0:
         raise ValueError(f"{name} must be a finite number of seconds > 0, not {value!r}")
 
 
@@ -222,7 +237,7 @@ def _polls_tuple(value: object) -> tuple[float, ...]:
     for item in value:
         if isinstance(item, bool) or not isinstance(item, int | float):
             raise TypeError("polls must be epoch seconds (numbers)")
-        if not math.isfinite(item):
+        if not _finite(item):
             raise ValueError("polls must be finite epoch seconds")
         out.append(float(item))
     return tuple(sorted(out))

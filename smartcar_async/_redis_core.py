@@ -99,12 +99,25 @@ class RedisCore:
     async def now(self) -> float:
         """Redis' clock (monotonic across this namespace's calls), in epoch seconds."""
         value = await self._script("read the clock", "NOW", [self._key("clock")], [])
-        return _seconds(value)
+        return self._time("read the clock", value)
 
     # -------------------------------------------------------------- plumbing
 
     def _key(self, *parts: str) -> str:
         return self._prefix + ":".join(parts)
+
+    def _time(self, what: str, value: object) -> float:
+        """A script's microseconds as seconds; a StateError when they are not a number.
+
+        Scripts read what any client may have written: a gate's ``until`` or the
+        clock set to ``inf`` by another writer comes back as the text ``inf``.
+        """
+        try:
+            return _seconds(value)
+        except (TypeError, ValueError, OverflowError):
+            raise StateError(
+                f"redis {self._where}: cannot {what}: a stored time is not a number"
+            ) from None
 
     async def _script(
         self,

@@ -71,7 +71,18 @@ class RedisQuotas(RedisCore):
         """The vehicle's billed requests of ``month`` (0 when none)."""
         vid, key = check_vehicle_id(vehicle_id), self._key("billed", check_month(month))
         value = await self._call("read billed requests", self._client.hget(key, vid))
-        return 0 if value is None else int(value)
+        if value is None:
+            return 0
+        try:
+            # HINCRBY refuses what is not a 64-bit int; HSET by another writer does not.
+            count = int(value)
+        except ValueError:
+            count = -1
+        if count < 0:  # as SQLiteState reads its own table
+            raise StateError(
+                f"redis {self._where}: the billed requests of vehicle {vid!r} are not a count"
+            )
+        return count
 
     async def load_quotas(self, vehicle_ids: Iterable[str]) -> dict[str, VehicleQuota]:
         """The stored make and recent poll times of ``vehicle_ids``; ids with none are absent."""

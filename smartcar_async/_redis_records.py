@@ -27,8 +27,10 @@ class RedisRecords(RedisCore):
         found = await self._call("load tokens", self._client.hgetall(key))
         if not found:
             return None
-        fields = {_text(k): _text(v) for k, v in found.items()}
         try:
+            # Inside the try: bytes that are not UTF-8 are malformed too, and a
+            # UnicodeDecodeError carries them (a token, perhaps) whole.
+            fields = {_text(k): _text(v) for k, v in found.items()}
             refresh_expiry = fields.get("refresh_expires_at")
             return StoredTokens(
                 access_token=fields["access"],

@@ -53,7 +53,7 @@ from types import TracebackType
 from typing import Any, Final, Self, TypeVar
 
 from ._exceptions import StateError
-from ._quota import VehicleQuota, check_count, check_month, check_quotas
+from ._quota import MAX_COUNT, VehicleQuota, check_count, check_month, check_quotas
 from ._sqlite_file import APPLICATION_ID as APPLICATION_ID  # re-exported: tests use it
 from ._sqlite_file import open_file, transaction
 from ._state import (
@@ -391,14 +391,24 @@ def _add_billed(vid: str, month: str, n: int, conn: sqlite3.Connection) -> int:
         (total,) = conn.execute(
             "SELECT count FROM billed WHERE vehicle_id = ? AND month = ?", (vid, month)
         ).fetchone()
-    return int(total)
+    return _count(total)
 
 
 def _billed(vid: str, month: str, conn: sqlite3.Connection) -> int:
     row = conn.execute(
         "SELECT count FROM billed WHERE vehicle_id = ? AND month = ?", (vid, month)
     ).fetchone()
-    return 0 if row is None else int(row[0])
+    return 0 if row is None else _count(row[0])
+
+
+def _count(value: object) -> int:
+    # SQLite keeps whatever another writer put in the column: text, a blob, a
+    # REAL (what an INTEGER overflowing 64 bits becomes), infinity.
+    if isinstance(value, int) and value >= 0:
+        return value
+    if isinstance(value, float) and value.is_integer() and 0 <= value <= MAX_COUNT:
+        return int(value)
+    raise sqlite3.DataError("a billed-request count is not a count")
 
 
 def _save_quotas(records: dict[str, VehicleQuota], conn: sqlite3.Connection) -> None:

@@ -19,10 +19,11 @@ argument and what was wrong, and never echo a token.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 import re
 from collections.abc import Mapping, Sequence
-from typing import Final
+from typing import Any, Final
 from urllib.parse import quote
 
 __all__ = [
@@ -44,6 +45,7 @@ __all__ = [
     "check_unit_system",
     "check_user_agent",
     "check_vehicle_id",
+    "encode_body",
     "format_date",
     "format_flags",
     "format_segment",
@@ -68,7 +70,18 @@ def check_segment(name: str, value: object) -> str:
     text = check_str(name, value)
     if text in (".", ".."):
         raise ValueError(f"{name} must not be '.' or '..': the URL would leave the vehicle")
+    if not _encodable(text):
+        # A lone surrogate cannot be quoted into the URL: it would fail mid-request.
+        raise ValueError(f"{name} must be valid Unicode (it holds a lone surrogate)")
     return text
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def check_vehicle_id(vehicle_id: object) -> str:
@@ -109,6 +122,9 @@ def check_text(value: object, name: str) -> str:
     text = check_str(name, value)
     if "\r" in text or "\n" in text:
         raise ValueError(f"{name} must not contain line breaks")
+    if not _encodable(text):
+        # Encoding it later would raise an error that quotes it whole (a secret, say).
+        raise ValueError(f"{name} must be valid Unicode (it holds a lone surrogate)")
     return text
 
 
@@ -200,6 +216,10 @@ def check_unit_system(unit_system: object) -> str:
 
 def format_flags(flags: Mapping[str, str | bool | int | float] | None) -> str | None:
     """Smartcar's flag syntax: ``name:value`` pairs, space separated, booleans lower-cased."""
+    if flags is None:
+        return None
+    if not isinstance(flags, Mapping):
+        raise TypeError(f"flags must be a mapping of name to value, got {type(flags).__name__}")
     if not flags:
         return None
     parts = []
@@ -291,13 +311,33 @@ def check_request_path(path: object) -> str:
     return "/" + "/".join(segments) if segments != [""] else "/"
 
 
+def encode_body(body: Any) -> Any:
+    """A request body as the JSON bytes to send (bytes pass as they are; None is none).
+
+    Encoded here, before anything is queued, so that what cannot be JSON fails
+    in the caller: NaN and infinity (which would go out as the invalid
+    ``NaN``), nesting too deep to encode, and values JSON has no form for.
+    """
+    if body is None or isinstance(body, bytes):
+        return body
+    try:
+        return json.dumps(body, separators=(",", ":"), allow_nan=False).encode()
+    except RecursionError:
+        raise ValueError("body nests too deeply to be sent as JSON") from None
+    except ValueError as exc:  # NaN or infinity, or a circular reference
+        raise ValueError(f"body cannot be sent as JSON: {exc}") from None
+
+
 def format_date(name: str, value: dt.date | dt.datetime | str | None) -> str | None:
     """ISO-8601 for the service-history filters; datetimes become UTC."""
     if value is None:
         return None
     if isinstance(value, dt.datetime):
         if value.tzinfo is not None:
-            value = value.astimezone(dt.UTC)
+            try:
+                value = value.astimezone(dt.UTC)
+            except OverflowError:  # within a day of datetime.min or max, shifted past it
+                raise ValueError(f"{name} is out of range once converted to UTC") from None
         return value.replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
     if isinstance(value, dt.date):
         return value.isoformat()

@@ -26,6 +26,7 @@ from ._validate import (
     check_token,
     check_unit_system,
     check_vehicle_id,
+    encode_body,
     format_date,
     format_flags,
     format_segment,
@@ -358,6 +359,7 @@ class Vehicle:
         """
         verb = check_method(method)
         clean = check_request_path(path)
+        body = encode_body(body)
         if verb == "GET" and body is None and not params:
             return await self._io.read(self._key, clean, m.Response)
         return await self._io.send(

@@ -50,7 +50,13 @@ from ._v3_schedules import (
     weekly_attributes,
     workweek_attributes,
 )
-from ._validate import check_charge_limit, check_coordinates, check_method, check_request_path
+from ._validate import (
+    check_charge_limit,
+    check_coordinates,
+    check_method,
+    check_request_path,
+    encode_body,
+)
 from ._vehicle import Vehicle
 
 __all__ = ["API_V3", "VehicleV3", "check_user_id"]
@@ -216,6 +222,7 @@ class VehicleV3(Vehicle):
         """Any other v3 endpoint, relative to ``/v3/vehicles/{id}`` (sent on its own)."""
         verb = check_method(method)
         clean = normalize_path(check_request_path(path))
+        body = encode_body(body)
         return await self._io.send(
             verb,
             self._key,

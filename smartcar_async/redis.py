@@ -181,7 +181,6 @@ from ._redis_helpers import (
     _duration_us,
     _nonempty,
     _reason,
-    _seconds,
     _text,
 )
 from ._redis_lock import RefreshLock
@@ -316,7 +315,7 @@ class RedisState(RedisRecords, RedisSchedule, RedisQuotas):
             [self._key("clock"), self._key("bucket")],
             [cost, self._interval_us, self._capacity],
         )
-        return _seconds(wait)
+        return self._time("take from the bucket", wait)
 
     async def available(self) -> float:
         """How many requests the bucket would grant now without a wait (fractional)."""
@@ -326,7 +325,10 @@ class RedisState(RedisRecords, RedisSchedule, RedisQuotas):
             [self._key("clock"), self._key("bucket")],
             [self._interval_us, self._capacity],
         )
-        return int(room) / self._interval_us
+        try:
+            return int(room) / self._interval_us
+        except ValueError:  # "nan", from a clock another writer set to "inf"
+            raise StateError(f"redis {self._where}: cannot read the bucket: not a number") from None
 
     async def admit(self, cost: int = 1, vehicle_id: str | None = None) -> Admission:
         """Check both gates, then reserve ``cost`` from the bucket: one round trip.
@@ -346,7 +348,7 @@ class RedisState(RedisRecords, RedisSchedule, RedisQuotas):
         what = _text(reason)
         if what not in ("bucket", "app", "vehicle"):
             raise StateError(f"redis {self._where}: unexpected answer from the bucket script")
-        return Admission(wait=_seconds(wait), reason=what)  # type: ignore[arg-type]
+        return Admission(wait=self._time("admit a request", wait), reason=what)  # type: ignore[arg-type]
 
     # ----------------------------------------------------------------- gates
 
@@ -367,7 +369,7 @@ class RedisState(RedisRecords, RedisSchedule, RedisQuotas):
         left = await self._script(
             "read the gates", "BLOCKED_FOR", [self._key("clock"), app, vehicle], []
         )
-        return _seconds(left)
+        return self._time("read the gates", left)
 
     async def _block(self, key: str, seconds: float, code: str) -> bool:
         duration = _duration_us("seconds", seconds, allow_zero=True)

@@ -23,7 +23,7 @@ from .._names import ReadName
 from .._options import RequestBudget
 from .._origins import DEFAULT_AUTH_ORIGIN, api_origin, check_origin, token_url
 from .._poller import FleetPoller
-from .._quota import MakeLimit
+from .._quota import MakeLimit, check_count
 from .._validate import check_int, check_interval
 from ._defaults import (
     API_INTERVAL,
@@ -232,7 +232,7 @@ def _spending(cfg: _Config, args: argparse.Namespace, parser: _Parser) -> _Confi
     """--monthly-budget, --make-limits and --max-age, judged."""
     try:
         if args.monthly_budget is not None:
-            check_int("--monthly-budget", args.monthly_budget, minimum=1)
+            check_count("--monthly-budget", args.monthly_budget, minimum=1)
         if args.max_age is not None:
             check_interval("--max-age", args.max_age)
     except (ValueError, TypeError) as exc:

@@ -300,7 +300,10 @@ def _expires_at(text: str) -> dt.datetime | None:
         return None
     if parsed.tzinfo is None or parsed.utcoffset() is None:
         return None
-    return parsed.astimezone(dt.UTC)
+    try:
+        return parsed.astimezone(dt.UTC)
+    except OverflowError:  # year 1 or 9999 shifted past the calendar's end by its offset
+        return None
 
 
 def secrets_of(rows: Iterable[VehicleRow]) -> list[str]:
