@@ -78,6 +78,7 @@ import attrs
 
 from ._models_account import Access, _redacted
 from ._quota import VehicleQuota
+from ._validate import encodable
 
 __all__ = [
     "ParkedRead",
@@ -115,6 +116,9 @@ def _token(instance: object, attribute: attrs.Attribute[Any], value: object) -> 
         raise TypeError(f"{attribute.name} must be a str, not {type(value).__name__}")
     if not value:
         raise ValueError(f"{attribute.name} must not be empty")
+    if not encodable(value):
+        # A store would fail to encode it later, with an error that quotes it whole.
+        raise ValueError(f"{attribute.name} must be valid Unicode (it holds a lone surrogate)")
 
 
 def _aware(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
@@ -143,6 +147,8 @@ def _nonempty_str(name: str, value: object) -> str:
         raise TypeError(f"{name} must be a str, not {type(value).__name__}")
     if not value:
         raise ValueError(f"{name} must not be empty")
+    if not encodable(value):
+        raise ValueError(f"{name} must be valid Unicode (it holds a lone surrogate)")
     return value
 
 

@@ -45,6 +45,7 @@ __all__ = [
     "check_unit_system",
     "check_user_agent",
     "check_vehicle_id",
+    "encodable",
     "encode_body",
     "format_date",
     "format_flags",
@@ -70,13 +71,14 @@ def check_segment(name: str, value: object) -> str:
     text = check_str(name, value)
     if text in (".", ".."):
         raise ValueError(f"{name} must not be '.' or '..': the URL would leave the vehicle")
-    if not _encodable(text):
+    if not encodable(text):
         # A lone surrogate cannot be quoted into the URL: it would fail mid-request.
         raise ValueError(f"{name} must be valid Unicode (it holds a lone surrogate)")
     return text
 
 
-def _encodable(text: str) -> bool:
+def encodable(text: str) -> bool:
+    """Whether ``text`` encodes as UTF-8 (no lone surrogate), as every store and URL needs."""
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
@@ -122,7 +124,7 @@ def check_text(value: object, name: str) -> str:
     text = check_str(name, value)
     if "\r" in text or "\n" in text:
         raise ValueError(f"{name} must not contain line breaks")
-    if not _encodable(text):
+    if not encodable(text):
         # Encoding it later would raise an error that quotes it whole (a secret, say).
         raise ValueError(f"{name} must be valid Unicode (it holds a lone surrogate)")
     return text
@@ -343,7 +345,11 @@ def format_date(name: str, value: dt.date | dt.datetime | str | None) -> str | N
         return value.isoformat()
     if isinstance(value, str):
         try:
-            dt.date.fromisoformat(value[:10])
+            # All of it: it is sent as given.
+            if len(value) == 10:
+                dt.date.fromisoformat(value)
+            else:
+                dt.datetime.fromisoformat(value)
         except ValueError:
             raise ValueError(f"{name} must be an ISO-8601 date, got {value!r}") from None
         return value

@@ -104,6 +104,8 @@ BAD_CALLS: list[tuple[str, Call, type[Exception]]] = [
     ("paging-offset", lambda c: c.permissions(offset=-1), ValueError),
     ("paging-bool", lambda c: c.permissions(limit=True), TypeError),
     ("date-text", lambda c: c.service_history(start_date="last week"), ValueError),
+    # Only the first ten characters were checked; the rest went out as given.
+    ("date-tail", lambda c: c.service_history(start_date="2020-01-01&x=1"), ValueError),
     ("date-type", lambda c: c.service_history(end_date=20240101), TypeError),  # type: ignore[arg-type]
     ("webhook-slash", lambda c: c.subscribe("a/b"), ValueError),
     ("webhook-dotdot", lambda c: c.subscribe(".."), ValueError),
@@ -141,6 +143,7 @@ async def test_edge_values_are_accepted(
     await car.send_destination(-90, 180)
     await car.send_destination(90.0, -180.0)
     await car.service_history(start_date="2020-01-01", end_date=dt.date(2030, 1, 1))
+    await car.service_history(start_date="2020-01-01T00:00:00Z", end_date="2030-01-01T00:00:00")
     assert [r.body for r in emu.requests[:4]] == [
         {"limit": 0.5},
         {"limit": 1.0},

@@ -260,3 +260,21 @@ def test_a_bad_origin_is_quoted_with_its_credentials_masked() -> None:
         sc.Client(api_origin="ftp://user:pa55word@example.com/x")
     assert "pa55word" not in str(caught.value)
     assert "ftp://***@example.com/x" in str(caught.value)
+
+
+async def test_lone_surrogates_are_refused_before_a_store_is_touched(tmp_path: Path) -> None:
+    # Each failed inside the store's worker with a UnicodeEncodeError, whose repr quotes
+    # the whole value: a token, for StoredTokens.
+    with pytest.raises(ValueError, match="lone surrogate") as caught:
+        sc.StoredTokens(
+            access_token="tok-secret-\ud800",
+            refresh_token="r",
+            access_expires_at=dt.datetime(2030, 1, 1, tzinfo=dt.UTC),
+        )
+    assert "secret" not in repr(caught.value)
+    async with SQLiteState(tmp_path / "s.db") as state:
+        with pytest.raises(ValueError, match="lone surrogate"):
+            await state.billed("v\ud800", "2025-03")
+        with pytest.raises(ValueError, match="lone surrogate"):
+            await state.load_tokens("lineage-\udfff")
+        assert await state.billed("v1", "2025-03") == 0  # the store still works
