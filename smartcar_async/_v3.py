@@ -55,6 +55,7 @@ __all__ = ["ALL", "execute_signals"]
 ALL: Final = "*"
 #: Pages followed at most for one ``/signals`` read.
 MAX_PAGES: Final = 100
+_INT_MAX: Final = 2**63 - 1
 
 Outcome = Signal | SmartcarError
 
@@ -250,11 +251,16 @@ def _next_page(body: Any, received: int) -> dict[str, str] | None:
     links = body.get("links")
     link = links.get("next") if type(links) is dict else None
     if type(link) is str and link:
-        query = dict(parse_qsl(urlsplit(link).query))
+        try:
+            query = dict(parse_qsl(urlsplit(link).query))
+        except ValueError:  # not a URL ("http://[x"): no page to follow
+            return None
         return query or None
     number, size = meta.get("pageNumber", meta.get("page")), meta.get("pageSize")
     if type(number) is not int or type(size) is not int or size < 1:
         return None
+    if not -_INT_MAX <= number < _INT_MAX:
+        return None  # no real page number; and str(number + 1) fails past 4,300 digits
     if "pageNumber" in meta:
         return {"page[number]": str(number + 1), "page[size]": str(size)}
     return {"page": str(number + 1), "pageSize": str(size)}

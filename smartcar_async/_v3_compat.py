@@ -22,6 +22,7 @@ parts a vehicle lacks.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from math import isfinite
 from typing import Any, Final
 
 import attrs
@@ -83,8 +84,19 @@ def _body(signal: Signal) -> Mapping[str, Any]:
 def _number(signal: Signal, key: str = "value", body: Mapping[str, Any] | None = None) -> float:
     value = (body if body is not None else _body(signal)).get(key)
     if type(value) is int or type(value) is float:
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError:  # a signal body may hold an int of up to 4,000 digits
+            raise Mismatch("a number in float range", value, _at(signal.code, key)) from None
     raise Mismatch("a number", value, _at(signal.code, key))
+
+
+def _scaled(signal: Signal, value: float, factor: float, key: str = "value") -> float:
+    """``value * factor``, refused when that passes the float range (``round`` fails on inf)."""
+    scaled = value * factor
+    if isfinite(scaled):
+        return scaled
+    raise Mismatch("a number in float range", value, _at(signal.code, key))
 
 
 def _flag(signal: Signal, key: str = "value", body: Mapping[str, Any] | None = None) -> bool:
@@ -103,7 +115,7 @@ def _factor(signal: Signal, table: Mapping[str, float], default: str | None) -> 
 
 
 def _km(signal: Signal) -> float:
-    return _number(signal) * _factor(signal, _DISTANCE, None)
+    return _scaled(signal, _number(signal), _factor(signal, _DISTANCE, None))
 
 
 def _distance(km: float, units: str, digits: int | None = 2) -> float:
@@ -183,7 +195,7 @@ def _fuel(s: Signals, units: str) -> dict[str, Any]:
     out: dict[str, Any] = {"percentRemaining": _fraction(s["internalcombustionengine-fuellevel"])}
     amount = s.get("internalcombustionengine-amountremaining")
     if amount is not None:
-        liters = _number(amount) * _factor(amount, _VOLUME, "liters")
+        liters = _scaled(amount, _number(amount), _factor(amount, _VOLUME, "liters"))
         value = liters if units == "metric" else liters / LITERS_PER_US_GALLON
         out["amountRemaining"] = _wire(round(value, 2))
     fuel_range = s.get("internalcombustionengine-range")
@@ -216,7 +228,7 @@ def _tires(s: Signals, units: str) -> dict[str, Any]:
     for name, item in _grid(signal):
         kpa = _number(signal, "tirePressure", item)
         if signal.unit is not None and signal.unit.lower() != "bar":
-            kpa *= _factor(signal, _PRESSURE, None)
+            kpa = _scaled(signal, kpa, _factor(signal, _PRESSURE, None), "tirePressure")
         elif signal.unit is not None and kpa < 20:
             kpa *= 100.0
         out[name] = _wire(round(kpa if units == "metric" else kpa / KPA_PER_PSI, 2))

@@ -242,7 +242,10 @@ def _opt_number(obj: Mapping[str, Any], key: str, at: Path) -> float | None:
     if value is None:
         return None
     if type(value) is int or type(value) is float:
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError:  # raw JSON may hold an int of up to 4,000 digits
+            raise Mismatch("a number in float range", value, (*at, ("attr", key))) from None
     raise Mismatch("a number", value, (*at, ("attr", key)))
 
 

@@ -267,6 +267,7 @@ def iter_vehicles(
             offset = 0
             while True:
                 page = await _vehicles_page(token, size, offset, origin, live, seconds)
+                _check_offset(page.vehicles, page.paging.offset, offset, page.meta)
                 for vehicle_id in page.vehicles:
                     yield vehicle_id
                 offset += len(page.vehicles)
@@ -292,6 +293,7 @@ def iter_permissions(vehicle: Vehicle, *, page_size: int = 25) -> AsyncGenerator
         offset = 0
         while True:
             page = await vehicle.permissions(limit=size, offset=offset)
+            _check_offset(page.permissions, page.paging.offset, offset, page.meta)
             for permission in page.permissions:
                 yield permission
             offset += len(page.permissions)
@@ -299,6 +301,17 @@ def iter_permissions(vehicle: Vehicle, *, page_size: int = 25) -> AsyncGenerator
                 return
 
     return walk()
+
+
+def _check_offset(items: Sequence[str], got: int, asked: int, meta: Meta) -> None:
+    # A server that ignores the offset sends the same page again and again,
+    # up to a count it sets itself; that is its bug, as a repeated cursor is.
+    if items and got != asked:
+        raise InvalidResponseError(
+            f"The Smartcar API answered offset {asked} with a page at offset {got}",
+            field="paging.offset",
+            request_id=meta.request_id,
+        )
 
 
 # -------------------------------------------------------- Compatibility API
