@@ -490,11 +490,12 @@ def write_markdown(
             f"{e['capacity'] + e['refill_per_minute'] * e['seconds'] * e['time_scale'] / 60:g} "
             "tokens, starting from a full bucket.",
             f"Demand far above the budget: every {e['tick_s'] * 1e3:.0f} ms, 2 vehicles x 5 "
-            "paths x callers. The emulator charges one token per HTTP request and **one per path "
-            "of a batch** (Smartcar bills each batch path as one request), rejects a batch whole "
-            "with 429 `RATE_LIMIT:SMARTCAR_API` + Retry-After when the bucket lacks its tokens, "
-            "and a rejected request costs nothing. So batching alone buys no budget; only "
-            "deduplication does.",
+            "paths x callers. The emulator charges one token per HTTP request, **a batch "
+            "included whatever its size** (Smartcar bills each path, but its bucket counts "
+            "requests: smartcar-api.md, Batch), answers 429 `RATE_LIMIT:SMARTCAR_API` + "
+            "Retry-After when the bucket is empty, and a rejected request costs nothing. So a "
+            "batch of five reads costs one token where five GETs cost five, and deduplication "
+            "saves the rest.",
             "",
         ]
         rows7 = []

@@ -142,7 +142,7 @@ class Client:
         state: a :class:`StateStore`, which the client uses and never closes.
             A shared one (:class:`~smartcar_async.redis.RedisState`) makes
             every request take from the application bucket shared by every
-            client on it (a batch costs one per path) and shares the
+            client on it (one per HTTP request, a batch included) and shares the
             rate-limit gates: a 429 one worker gets closes the vehicle (or the
             application) for all. While it cannot be reached, the client
             carries on with its local gates and ``request_budget`` (counted in
@@ -304,12 +304,13 @@ class Client:
 
     async def _close(self) -> None:
         self._policy.cancel_waits()
+        # One grace period for everything on the wire, reads and requests sent on
+        # their own alike: close_timeout bounds the close, not each kind in turn.
         await asyncio.gather(
             self._coalescer.close(grace=self._close_timeout),
             self._v3_coalescer.close(grace=self._close_timeout),
-        )
-        await asyncio.gather(
-            self._io.drain(self._close_timeout), self._v3_io.drain(self._close_timeout)
+            self._io.drain(self._close_timeout),
+            self._v3_io.drain(self._close_timeout),
         )
         await self._policy.settle(self._close_timeout)
         session, self._session, self._transport = self._session, None, None

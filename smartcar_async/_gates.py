@@ -134,8 +134,9 @@ def still_limited(error: RateLimitError, wait: float) -> RateLimitError:
 
 class TokenBucket:
     """Smartcar's application bucket, mirrored client-side: ``capacity`` requests,
-    refilled at ``refill_per_minute``. Each batch path costs one token, as
-    Smartcar counts it. Waiters sleep exactly until enough tokens are back."""
+    refilled at ``refill_per_minute``. It counts HTTP requests: a batch takes one
+    token whatever its size (Smartcar bills each path, but its bucket counts
+    requests). Waiters sleep exactly until enough tokens are back."""
 
     def __init__(self, capacity: int, refill_per_minute: float) -> None:
         if capacity < 1 or refill_per_minute <= 0:

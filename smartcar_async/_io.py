@@ -29,7 +29,7 @@ import anyio
 
 from ._coalescer import Coalescer, QueueKey
 from ._converter import structure
-from ._exceptions import APITimeoutError, SmartcarError
+from ._exceptions import APITimeoutError, ClientClosedError, SmartcarError
 from ._models import Meta
 from ._observability import Counters
 from ._policy import SendPolicy
@@ -126,8 +126,9 @@ class ClientIO:
         self._counters = counters
         self.check_usable = check_usable
         self.readings = readings if readings is not None else ReadingCache(0, counters)
-        # One marker per request sent on its own, for the close to wait on.
-        self._inflight: set[asyncio.Future[None]] = set()
+        # Per request sent on its own: a marker for the close to wait on, and
+        # the scope it cancels when the request outlives the close's grace.
+        self._inflight: dict[asyncio.Future[None], anyio.CancelScope] = {}
 
     @property
     def max_age(self) -> float | None:
@@ -221,31 +222,46 @@ class ClientIO:
         if readings is not None:  # before: no read may reuse what the write is changing
             readings.drop_for_write(key.vehicle_id, method, path)
         marker: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._inflight.add(marker)
-        try:
-            with _deadline(key.options.deadline):
-                resp = await self._policy.send(
-                    method,
-                    key,
-                    path,
-                    params=query or None,
-                    json_body=json_body,
-                    unit_system=unit_system,
-                    retry=not write,
-                    kind="write" if write else "get",
-                    auth=auth,
-                )
-        finally:
-            marker.set_result(None)
-            self._inflight.discard(marker)
-            if readings is not None:  # after: what was read meanwhile predates the write
-                readings.drop_for_write(key.vehicle_id, method, path)
+        with anyio.CancelScope() as closing:
+            self._inflight[marker] = closing
+            try:
+                with _deadline(key.options.deadline):
+                    resp = await self._policy.send(
+                        method,
+                        key,
+                        path,
+                        params=query or None,
+                        json_body=json_body,
+                        unit_system=unit_system,
+                        retry=not write,
+                        kind="write" if write else "get",
+                        auth=auth,
+                    )
+            finally:
+                marker.set_result(None)
+                del self._inflight[marker]
+                if readings is not None:  # after: what was read meanwhile predates the write
+                    readings.drop_for_write(key.vehicle_id, method, path)
+        if closing.cancelled_caught:
+            raise ClientClosedError("The client was closed before this request was answered")
         return resp
 
     async def drain(self, timeout: float) -> None:
-        """Give the requests sent on their own ``timeout`` seconds to finish."""
-        if self._inflight:
-            await asyncio.wait(set(self._inflight), timeout=timeout)
+        """Give the requests sent on their own ``timeout`` seconds to finish, then cancel them.
+
+        Cancelled, not left to the session's close: one may be waiting for
+        something other than the wire (a token source), and would outlive the
+        client, its caller never answered.
+        """
+        if not self._inflight:
+            return
+        _done, left = await asyncio.wait(set(self._inflight), timeout=timeout)
+        for marker in left:
+            scope = self._inflight.get(marker)
+            if scope is not None:
+                scope.cancel()
+        if left:
+            await asyncio.wait(left)
 
 
 class ReusingIO:
@@ -290,7 +306,7 @@ class ReusingIO:
         hit = self._cache.reuse(key, scope, path, model, max_age)
         if hit is not None:
             return _ready(hit)
-        return self._fill(key, scope, path, self._io.read(key, path, model))
+        return self._fill(key, scope, path, model)
 
     async def read_many(self, key: QueueKey, wanted: Sequence[tuple[str, type[Any]]]) -> list[Any]:
         # Each read through the cache on its own (each checks the client is usable): a
@@ -303,11 +319,12 @@ class ReusingIO:
                 raise result
         return results
 
-    async def _fill(
-        self, key: QueueKey, scope: tuple[object, ...], path: str, read: Coroutine[Any, Any, T]
-    ) -> T:
+    async def _fill(self, key: QueueKey, scope: tuple[object, ...], path: str, model: type[T]) -> T:
         since = self._cache.epoch()
-        value = await read
+        # The read's coroutine is made here, not by `read`: a task cancelled before
+        # its first step (a gather's, in read_many) never runs this frame, and a
+        # coroutine made outside it would be left never awaited.
+        value = await self._io.read(key, path, model)
         self._cache.store(key, scope, path, value, since)
         return value
 

@@ -114,8 +114,9 @@ class RequestBudget:
     """Client-side pacing that mirrors Smartcar's application bucket.
 
     The defaults are Smartcar's documented ones: 120 requests, refilling at 2
-    per minute. Each path of a batch counts as one request, as Smartcar counts
-    it. Pass ``Client(request_budget=RequestBudget())`` to turn it on.
+    per minute. The bucket counts HTTP requests, so a batch takes one token
+    whatever its size (billing still counts each path). Pass
+    ``Client(request_budget=RequestBudget())`` to turn it on.
 
     Added in 0.1.0.
     """

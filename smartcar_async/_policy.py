@@ -256,14 +256,18 @@ class SendPolicy:
             if self.closed:
                 raise ClientClosedError("The client was closed before this request was sent")
             if self._paced or self.gates.blocked_for(vehicle_id)[0] > 0:
-                await self._wait_turn(vehicle_id, cost)
+                await self._wait_turn(vehicle_id, 1)
             else:
                 self.gates.passed(vehicle_id)
             if isinstance(source, str):
                 token = source
+            elif fresh is not None:
+                token, fresh = fresh, None
             else:
-                token = fresh or await fetch_token(source.token())
-                fresh = None
+                # Not on the wire yet: a close cuts this short too. The sources
+                # refresh in a task of their own, so the new pair is not lost.
+                async with self._pause():
+                    token = await fetch_token(source.token())
             if attempt > counted:
                 # A repeat after a failed request, or a flight carrying reads
                 # re-queued after failed batch items; not the resend after a refresh.
@@ -319,7 +323,8 @@ class SendPolicy:
                     raise  # a plain token cannot be refreshed; a refreshed one was refused too
                 refreshed = True
                 stale = (*stale, token)
-                fresh = await self._refreshed(source, token, vehicle_id)
+                async with self._pause():
+                    fresh = await self._refreshed(source, token, vehicle_id)
             except RateLimitError as exc:
                 if not self._retry_429(exc, vehicle_id, path, attempt, retries):
                     raise
@@ -578,7 +583,12 @@ class SendPolicy:
             raise ClientClosedError("The client was closed while this request waited to be sent")
 
     def cancel_waits(self) -> None:
-        """End every wait before a send: their callers get ClientClosedError."""
+        """End every wait before a send: their callers get ClientClosedError.
+
+        A wait for a concurrency place too: such a request is not on the wire,
+        and would otherwise go out when a place frees up, after the close began.
+        """
+        self._limiter.close()
         for scope in list(self._pauses):
             scope.cancel()
 

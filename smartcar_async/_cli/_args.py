@@ -302,7 +302,7 @@ def _parser(secrets: Sequence[str], *, run_poll: Handler, log_json: bool = False
         metavar="CAPACITY/PER_MINUTE",
         help=(
             "with a Redis --state: the application's request bucket that every worker shares "
-            "(each batch path counts as one request); default 120/2, Smartcar's documented "
+            "(a batch counts as one request); default 120/2, Smartcar's documented "
             "limit: ask Smartcar for yours"
         ),
     )

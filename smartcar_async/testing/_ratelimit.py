@@ -1,17 +1,19 @@
 """Smartcar's two rate limits: a per-vehicle sliding window and the application bucket.
 
-Accounting (the emulator's documented choice; Smartcar bills each batch path
-as one request):
+Accounting:
 
 * Every request for one vehicle counts one against that vehicle's window, and
-  every path of a batch counts one. Only requests that pass authentication,
-  permission and capability checks are counted, and a rejected (429) request
-  does not take a slot.
-* The application bucket is charged 1 per Vehicle API request (``/vehicles``,
-  ``/user`` and every vehicle endpoint) and N for an N-path batch, after
-  authentication and batch validation. A batch needing more tokens than remain
-  is rejected whole; a batch larger than the bucket's capacity can never pass,
-  so its 429 carries no Retry-After (nor does any 429 when the refill rate is 0).
+  every path of a batch counts one (the emulator's choice: Smartcar bills each
+  batch path as one request, and whether its vehicle throttle counts a batch
+  once or per path is unconfirmed, smartcar-api.md §4). Only requests that
+  pass authentication, permission and capability checks are counted, and a
+  rejected (429) request does not take a slot.
+* The application bucket counts HTTP requests: 1 per Vehicle API request
+  (``/vehicles``, ``/user`` and every vehicle endpoint), a batch included
+  whatever its size ("one HTTP request instead of N toward
+  RATE_LIMIT:SMARTCAR_API", smartcar-api.md §4; Smartcar's limits page speaks
+  of "120 connections"), after authentication and batch validation. No 429
+  carries a Retry-After when the refill rate is 0.
 """
 
 from __future__ import annotations
@@ -33,9 +35,10 @@ class RateLimits:
     until a slot frees (inside a batch: per item, with item headers
     ``{"Retry-After": N}``).
 
-    ``app_capacity`` tokens refilled at ``app_refill_per_minute``: an empty
-    bucket answers the whole HTTP request with 429 ``RATE_LIMIT:SMARTCAR_API``
-    and ``Retry-After``. Smartcar's documented default is 120 and 2/minute.
+    ``app_capacity`` tokens refilled at ``app_refill_per_minute``, one per HTTP
+    request (a batch takes one, whatever its size): an empty bucket answers the
+    whole HTTP request with 429 ``RATE_LIMIT:SMARTCAR_API`` and ``Retry-After``.
+    Smartcar's documented default is 120 and 2/minute.
 
     Windows run on the emulator clock, so ``Emulator.advance_clock`` frees slots.
 

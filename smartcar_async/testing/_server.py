@@ -426,7 +426,9 @@ class Server:
         self, grant: Grant, units: UnitSystem, vehicle_id: str, body: Any, request_id: str
     ) -> Result:
         items = parse_batch(body, body is not _INVALID_JSON)
-        self._charge_app(len(items))
+        # The application bucket counts HTTP requests, so a batch costs one
+        # (smartcar-api.md §4); its paths count per vehicle and in billing.
+        self._charge_app(1)
         vehicle = self._vehicle_for(grant, vehicle_id)
         wall = self.state.clock.wall()
         responses: list[dict[str, Any]] = []

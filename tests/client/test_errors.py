@@ -480,9 +480,10 @@ async def test_emulator_vehicle_rate_limit_inside_a_batch(
 async def test_emulator_application_bucket_fails_the_whole_batch(
     emu: Emulator, client: Client, ev: SimulatedVehicle
 ) -> None:
-    emu.rate_limits = RateLimits(app_capacity=3, app_refill_per_minute=2)
+    emu.rate_limits = RateLimits(app_capacity=1, app_refill_per_minute=2)
     car = client.vehicle(ev.id, access_token=TOKEN)
-    await asyncio.gather(car.odometer(), car.location(), car.vin())  # spends the bucket
+    # One batch, one token (the bucket counts requests): it spends the bucket.
+    await asyncio.gather(car.odometer(), car.location(), car.vin())
     outcomes = await asyncio.gather(
         car.odometer(), car.location(), car.odometer(), return_exceptions=True
     )

@@ -149,7 +149,7 @@ async def test_request_log_is_bounded(session: aiohttp.ClientSession) -> None:
 async def test_error_responses_are_tallied_by_status_and_code(
     session: aiohttp.ClientSession,
 ) -> None:
-    limits = testing.RateLimits(app_capacity=2, app_refill_per_minute=0)
+    limits = testing.RateLimits(app_capacity=1, app_refill_per_minute=0)  # one request
     # max_recorded=0: the tally does not depend on the request log.
     async with Emulator(vehicles=1, max_recorded=0, rate_limits=limits, token_ttl=60) as emu:
         api = Api(emu, session)

@@ -13,25 +13,27 @@ import smartcar_async as sc
 from smartcar_async.testing import Emulator, RateLimits
 
 
-async def test_budget_counts_batch_paths_and_keeps_the_app_bucket_from_answering_429() -> None:
-    # The emulator mirrors the client's bucket (3 tokens). Its refill is 10%
-    # faster: the client measures from the moment it sends, the server from
-    # the moment it receives, so with identical rates a few milliseconds of
-    # skew could leave the server a hair short of a token.
-    limits = RateLimits(app_capacity=3, app_refill_per_minute=660)
+async def test_a_batch_takes_one_budget_token_and_the_app_bucket_never_answers_429() -> None:
+    # The application bucket counts HTTP requests (connections), so a batch takes one
+    # token however many paths it carries (smartcar-api.md, Batch: billing is per path,
+    # the bucket per request). The emulator mirrors the client's bucket (1 token). Its
+    # refill is 10% faster: the client measures from the moment it sends, the server
+    # from the moment it receives, so with identical rates a few milliseconds of skew
+    # could leave the server a hair short of a token.
+    limits = RateLimits(app_capacity=1, app_refill_per_minute=660)
     async with Emulator(vehicles=2, seed=0, rate_limits=limits) as emu:
         a, b = emu.fleet.ids
         timeline = Timeline()
         async with make_client(
             emu.url,
             max_retries=0,  # a 429 would surface as an error, not hide in a retry
-            request_budget=sc.RequestBudget(capacity=3, refill_per_minute=600),
+            request_budget=sc.RequestBudget(capacity=1, refill_per_minute=600),
             on_response=[timeline],
         ) as client:
             car_a = client.vehicle(a, access_token=TOKEN)
             car_b = client.vehicle(b, access_token=TOKEN)
-            # Two 2-path batches at once: 2 + 2 > 3, so the second waits for a
-            # token (0.1 s at 600/min).
+            # Two 2-path batches at once: 1 + 1 > 1, so the second waits for a
+            # token (0.1 s at 600/min); each would have needed two before.
             results = await asyncio.gather(
                 car_a.odometer(), car_a.location(), car_b.odometer(), car_b.location()
             )
@@ -41,6 +43,7 @@ async def test_budget_counts_batch_paths_and_keeps_the_app_bucket_from_answering
     assert [shape(r) for r in sent] == [("POST", "/batch")] * 2
     assert all(sorted(batch_paths(r.body)) == ["/location", "/odometer"] for r in sent)
     assert stats.rate_limited == 0
+    assert stats.billed_requests == 4  # billing still counts every path
     assert all(e.status == 200 for e in timeline.exchanges)
     first, second = sorted(e.sent for e in timeline.exchanges)
     assert second - first >= 0.05
