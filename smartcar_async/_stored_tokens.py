@@ -195,7 +195,11 @@ class StoredTokenSource:
             task = asyncio.get_running_loop().create_task(self._renew(stale))
             # Nobody may be left to read a failure: collect it.
             task.add_done_callback(_collect)
-            self._inflight = task
+            if not task.done():
+                # An eager task factory (3.12+) may have run it to its end already
+                # (a fresh pair needs no wait): kept, it would stand as the renewal
+                # in flight for good.
+                self._inflight = task
         # One caller's cancellation must not cancel what the others wait for.
         return await asyncio.shield(task)
 

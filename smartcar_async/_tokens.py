@@ -104,6 +104,8 @@ class RefreshingTokenSource:
         self._on_refresh = on_refresh
         self._margin = _margin(refresh_margin)
         self._inflight: asyncio.Task[Access] | None = None
+        # Learnt at each refresh; unknown for the pair given.
+        self._lifetime: dt.timedelta | None = None
         self.refreshes = 0
 
     @property
@@ -115,8 +117,13 @@ class RefreshingTokenSource:
         return f"<RefreshingTokenSource expires={self._access.expiration.isoformat()}>"
 
     async def token(self) -> str:
+        margin = self._margin
+        if self._lifetime is not None:
+            # Tokens that live less than the margin would be refreshed on every
+            # call: at most half their life, as StoredTokenSource does.
+            margin = min(margin, self._lifetime / 2)
         # expiration - now, not now + margin: the sum could pass datetime.max.
-        if self._access.expiration - dt.datetime.now(dt.UTC) <= self._margin:
+        if self._access.expiration - dt.datetime.now(dt.UTC) <= margin:
             return (await self._refresh_once()).access_token
         return self._access.access_token
 
@@ -132,7 +139,10 @@ class RefreshingTokenSource:
             # If every waiter was cancelled, nobody reads a failure: collect it
             # here so asyncio does not report it as never retrieved.
             task.add_done_callback(_collect)
-            self._inflight = task
+            if not task.done():
+                # An eager task factory (3.12+) may have run it to its end already:
+                # kept, it would stand as the refresh in flight for good.
+                self._inflight = task
         # The shield keeps one caller's cancellation from cancelling the refresh
         # every other caller is waiting for.
         return await asyncio.shield(task)
@@ -141,6 +151,7 @@ class RefreshingTokenSource:
         try:
             access = await self._auth.exchange_refresh_token(self._access.refresh_token)
             self._access = access
+            self._lifetime = access.expiration - dt.datetime.now(dt.UTC)
             self.refreshes += 1
             if self._on_refresh is not None:
                 try:

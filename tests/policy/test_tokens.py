@@ -9,11 +9,14 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import sys
 from typing import Any
 
 import aiohttp
 import pytest
 from policy_support import (
+    CLIENT_ID,
+    CLIENT_SECRET,
     OAUTH,
     bearer,
     expiring,
@@ -360,3 +363,48 @@ async def test_a_failing_token_source_surfaces_as_a_smartcar_error(
     if kind == "raises":
         assert isinstance(read_error.value.__cause__, KeyError)
     assert emu.requests == []
+
+
+async def test_short_lived_tokens_are_refreshed_at_half_their_life_not_on_every_call(
+    session: aiohttp.ClientSession,
+) -> None:
+    # Tokens living 60 s, under the 300 s margin: each call refreshed before.
+    async with Emulator(vehicles=1, seed=0, token_ttl=60) as emu:
+        emu.register_client(CLIENT_ID, CLIENT_SECRET)
+        async with sc.AuthClient(CLIENT_ID, CLIENT_SECRET, auth_origin=emu.url) as auth:
+            source = sc.RefreshingTokenSource(
+                auth, await issue_access(emu, session), refresh_margin=300
+            )
+            # The given pair's life is unknown: the full margin, one refresh tells it.
+            first = await source.token()
+            assert [await source.token() for _ in range(3)] == [first] * 3
+    assert source.refreshes == 1
+
+
+class _Immediate:
+    """An exchanger that answers without waiting (a cache, a test double): on an
+    eager task factory its refresh task ends inside ``create_task``."""
+
+    def __init__(self, access: Access) -> None:
+        self.access = access
+        self.calls = 0
+
+    async def exchange_refresh_token(self, refresh_token: str) -> Access:
+        self.calls += 1
+        return expiring(self.access, -1)  # already due: every call must refresh again
+
+
+@pytest.mark.skipif(sys.version_info < (3, 12), reason="eager task factories are 3.12+")
+async def test_a_refresh_that_ends_eagerly_is_not_kept_in_flight(access: Access) -> None:
+    loop = asyncio.get_running_loop()
+    previous = loop.get_task_factory()
+    loop.set_task_factory(asyncio.eager_task_factory)  # type: ignore[attr-defined,unused-ignore]
+    try:
+        exchanger = _Immediate(access)
+        source = sc.RefreshingTokenSource(exchanger, expiring(access, -1))
+        for _ in range(3):
+            await source.token()
+    finally:
+        loop.set_task_factory(previous)
+    # Kept as "in flight" after the first, the done task answered the later calls.
+    assert exchanger.calls == 3
