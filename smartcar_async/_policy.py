@@ -18,7 +18,7 @@ is the answer", as a chain of short steps::
            anything else: raise
 
 With a shared state (``Client(state=RedisState(...))``, anything that is a
-`SharedLimits`), `_wait_turn` also takes every request's cost from the shared
+`SharedLimits`), `_wait_turn` also takes every request's token from the shared
 application bucket, behind the shared gates, in one `admit` round trip, and a
 429 closes the shared gate as well as the local one. The local gates stay in
 front (a gate this worker knows of fails fast or is slept out with no round
@@ -230,7 +230,8 @@ class SendPolicy:
         """One logical request under the policy; see the module's docstring for the steps.
 
         ``retry`` is False for writes. ``kind`` is what each request sent is
-        counted as; ``cost`` what it takes from the request budget; ``auth``
+        counted as; ``cost`` its billed requests (a batch's paths; the request
+        budget takes one per request whatever the cost); ``auth``
         replaces the key's credentials (the AMT of unsubscribe); ``spent`` is
         the retries its reads already used in earlier flights.
         """
@@ -256,7 +257,7 @@ class SendPolicy:
             if self.closed:
                 raise ClientClosedError("The client was closed before this request was sent")
             if self._paced or self.gates.blocked_for(vehicle_id)[0] > 0:
-                await self._wait_turn(vehicle_id, 1)
+                await self._wait_turn(vehicle_id)
             else:
                 self.gates.passed(vehicle_id)
             if isinstance(source, str):
@@ -337,8 +338,11 @@ class SendPolicy:
                 async with self._pause():
                     await anyio.sleep(delay)
 
-    async def _wait_turn(self, vehicle_id: str, cost: int) -> None:
-        """Wait until the vehicle's gates open and the budget has ``cost`` requests to spare.
+    async def _wait_turn(self, vehicle_id: str) -> None:
+        """Wait until the vehicle's gates open and the budget has a request to spare.
+
+        One token per HTTP request, a batch included: Smartcar's application
+        bucket counts requests, while billing counts each path.
 
         With a shared state, the budget is the shared bucket: the reservation
         `admit` makes is ours, so the wait it answers is slept holding nothing
@@ -353,7 +357,7 @@ class SendPolicy:
                         raise still_limited(error, wait)
                     await anyio.sleep(wait)
                     continue
-                admission = await self._admit(vehicle_id, cost)
+                admission = await self._admit(vehicle_id)
                 if admission is None or admission.reserved:
                     break
                 # Another worker's 429 closed a shared gate: keep it here too, so
@@ -367,15 +371,15 @@ class SendPolicy:
             if self.shared is not None:
                 self.counters.shared_state_unavailable += 1
             if self.budget is not None:
-                await self.budget.acquire(cost)
+                await self.budget.acquire(1)
 
-    async def _admit(self, vehicle_id: str, cost: int) -> Admitted | None:
+    async def _admit(self, vehicle_id: str) -> Admitted | None:
         """The shared state's answer for one request; None: there is none to ask (or it is down)."""
         shared = self.shared
         if shared is None or not self._shared_usable():
             return None
         try:
-            return await shared.admit(min(cost, shared.capacity), vehicle_id)
+            return await shared.admit(1, vehicle_id)
         except StateUnavailableError as exc:
             self._shared_unavailable(exc)
             return None
