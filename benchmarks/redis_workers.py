@@ -22,7 +22,8 @@ for ``--budget-seconds`` against an emulator enforcing a small application
 bucket, with demand far above it: once each pacing itself alone to the whole
 budget (``request_budget=``, the fleet split by ``shard``), once sharing one
 bucket through Redis. It prints the emulator's 429 ``RATE_LIMIT:SMARTCAR_API``
-count, the reads delivered and failed, and what the budget allows over the run.
+count, the reads delivered and failed, and the requests the budget allows over the run
+(each poll is one batch, one token of the bucket).
 """
 
 from __future__ import annotations
@@ -230,12 +231,13 @@ async def budget_run(
 def budget_table(args: argparse.Namespace, emulator: subprocess.Popen[str], origin: str,
                  ids: list[str], url: str) -> None:  # fmt: skip
     budget = RequestBudget(capacity=args.budget_capacity, refill_per_minute=args.budget_refill)
-    print(f"\n{args.workers_budget} workers, {len(ids)} vehicles every 1 s (2 reads: "
-          f"{2 * len(ids)} requests/s wanted), one application bucket of "
+    # The bucket counts HTTP requests: each poll is one batch of 2 reads, one token.
+    print(f"\n{args.workers_budget} workers, {len(ids)} vehicles every 1 s (a 2-read batch "
+          f"each: {len(ids)} requests/s wanted), one application bucket of "
           f"{budget.capacity} + {budget.refill_per_minute:g}/min, "
           f"{args.budget_seconds:g} s per run")  # fmt: skip
-    print("| workers | app 429s | reads delivered | budget allows | delivered / allowed "
-          "| reads failed |")  # fmt: skip
+    print("| workers | app 429s | reads delivered | requests the budget allows "
+          "| reads per allowed request | reads failed |")  # fmt: skip
     print("|---|---|---|---|---|---|")
     for label, where in (("pacing alone (shards)", None), ("sharing Redis", url)):
         row = asyncio.run(
