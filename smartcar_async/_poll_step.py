@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Awaitable, Callable, Mapping
 from time import perf_counter
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 import anyio
 import attrs
@@ -24,6 +24,9 @@ from ._poll_quota import Quotas
 from ._poll_result import PollResult, SkipReason
 from ._poll_state import _Saver, _VehicleState, hold_back, lift_parks, note_parks, parked_reads
 from ._vehicle import Vehicle
+
+#: How long a stopping poll may take to count what it was billed.
+_SETTLE_TIMEOUT: Final = 10.0
 
 
 class _PollStep:
@@ -159,8 +162,14 @@ class _PollStep:
                 backoff=max(0.0, state.blocked_until - anyio.current_time()),
                 fresh=verdict.fresh,
             )
-        result = await self._read(state, round_, verdict.reads, parked)
-        await quotas.after(state.vehicle)
+        try:
+            result = await self._read(state, round_, verdict.reads, parked)
+        finally:
+            # A poll cancelled by a stop has already been billed for what it sent (a
+            # batch whose failed path waits to be retried): count it now, or the
+            # month's count in the store forgets it and a restart overspends.
+            with anyio.move_on_after(_SETTLE_TIMEOUT, shield=True):
+                await quotas.after(state.vehicle)
         return attrs.evolve(result, fresh=verdict.fresh) if verdict.fresh else result
 
     def _note_outcome(self, state: _VehicleState, errors: Mapping[str, SmartcarError]) -> float:

@@ -172,7 +172,12 @@ def _records(text: str, path: str) -> Iterator[tuple[int, list[str]]]:
         # Ids and tokens never hold a quote, so an odd count means one left open.
         if line.count('"') % 2:
             raise VehiclesFileError(path, "a quoted cell is not closed", line=number)
-        parsed = next(csv.reader([line], skipinitialspace=True))
+        try:
+            parsed = next(csv.reader([line], skipinitialspace=True))
+        except csv.Error as exc:
+            # Such as a cell past the csv module's field size limit (128 KiB): a usage
+            # error on its line, not a traceback. The module's messages quote no cell.
+            raise VehiclesFileError(path, f"not a CSV line: {exc}", line=number) from None
         yield number, [cell.strip() for cell in parsed]
 
 
