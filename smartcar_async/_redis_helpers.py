@@ -21,12 +21,28 @@ _US: Final = 1_000_000
 _MAX_SECONDS: Final = 86_400.0
 
 
+def _spilled_credentials(url: str) -> bool:
+    """Whether credentials run past the netloc: an unencoded "/", "?" or "#" in a password.
+
+    The URL parser then ends the netloc inside the password, taking its start
+    for the port and its rest for the path, query or fragment; no part of the
+    URL can be shown, nor trusted as the host to connect to.
+    """
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError:
+        return False
+    return "@" in parts.path or "@" in parts.query or "@" in parts.fragment
+
+
 def _describe_url(url: str) -> str:
     """The URL without its credentials or query (a password may be in either)."""
     try:
         parts = urllib.parse.urlsplit(url)
     except ValueError:
         return "<a malformed URL>"
+    if _spilled_credentials(url):
+        return f"{parts.scheme}://<credentials not shown>"
     host = parts.hostname or ""
     try:
         port = f":{parts.port}" if parts.port is not None else ""

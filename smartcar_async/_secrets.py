@@ -49,6 +49,8 @@ _PLAIN: Final = re.compile(r"[A-Za-z0-9._~-]+")
 _PERCENT: Final = re.compile(r"%[0-9A-F]{2}")
 # How deep a cause/context chain is searched, and how deep values nest.
 _MAX_DEPTH: Final = 16
+# A parsed body is searched deeper: past this, no model reads it.
+_MAX_BODY_DEPTH: Final = 64
 
 
 def _forms(secret: str) -> set[str]:
@@ -58,9 +60,19 @@ def _forms(secret: str) -> set[str]:
     json_forms = {json.dumps(secret)[1:-1], json.dumps(secret, ensure_ascii=False)[1:-1]}
     # JSON may escape "/" (base64 has them), and percent-encoding may use lower-case hex.
     json_forms |= {form.replace("/", "\\/") for form in json_forms}
-    percent = {quote(secret, safe=""), quote_plus(secret, safe="")}
+    # quote()'s default leaves "/" alone: what a server building a redirect
+    # URL or a path with Python's or yarl's quoting sends.
+    percent = {
+        quote(secret, safe=""),
+        quote_plus(secret, safe=""),
+        quote(secret),
+        quote_plus(secret),
+    }
     percent |= {_PERCENT.sub(lambda m: m.group().lower(), form) for form in percent}
-    return {secret, html.escape(secret), *json_forms, *percent}
+    # Quotes may be left alone in HTML text, or written as "&#39;".
+    html_forms = {html.escape(secret), html.escape(secret, quote=False)}
+    html_forms |= {form.replace("&#x27;", "&#39;") for form in html_forms}
+    return {secret, *html_forms, *json_forms, *percent}
 
 
 class Secrets:
@@ -116,6 +128,15 @@ class Secrets:
             clean.add(name, self.scrub_text(value))
         return CIMultiDictProxy(clean)
 
+    def scrub_parsed(self, value: Any) -> Any:
+        """A parsed body with every secret in its strings (keys too) replaced.
+
+        JSON may escape any character as ``\\uXXXX`` (.NET escapes "+",
+        Go "<", ">" and "&"): no list of forms finds every spelling in the
+        raw bytes, but once parsed the secret is spelled as it was sent.
+        """
+        return self._scrub_value(value, 0, _MAX_BODY_DEPTH)
+
     def scrub_error(self, exc: SmartcarError) -> SmartcarError:
         """Blank out, in place, every secret in an error's fields and args; returns *exc*."""
         if not self:
@@ -147,19 +168,19 @@ class Secrets:
             current = current.__cause__ or current.__context__
         return False
 
-    def _scrub_value(self, value: Any, depth: int) -> Any:
+    def _scrub_value(self, value: Any, depth: int, limit: int = _MAX_DEPTH) -> Any:
         if isinstance(value, str):
             return self.scrub_text(value)
-        if depth >= _MAX_DEPTH:
+        if depth >= limit:
             return value
         if isinstance(value, tuple | list):
-            items = [self._scrub_value(item, depth + 1) for item in value]
+            items = [self._scrub_value(item, depth + 1, limit) for item in value]
             if all(new is old for new, old in zip(items, value, strict=True)):
                 return value
             return type(value)(items)
         if isinstance(value, Mapping):
             pairs = {
-                self._scrub_value(k, depth + 1): self._scrub_value(v, depth + 1)
+                self._scrub_value(k, depth + 1, limit): self._scrub_value(v, depth + 1, limit)
                 for k, v in value.items()
             }
             return pairs if pairs != value else value
@@ -167,7 +188,7 @@ class Secrets:
             changes = {}
             for field in attrs.fields(type(value)):
                 old = getattr(value, field.name)
-                new = self._scrub_value(old, depth + 1)
+                new = self._scrub_value(old, depth + 1, limit)
                 if new is not old and field.init:
                     changes[field.alias or field.name] = new
             return attrs.evolve(value, **changes) if changes else value

@@ -285,6 +285,10 @@ class Transport:
         request_id = resp_headers.get("SC-Request-Id")
         try:
             body = _parse_body(raw, status, request_id, form_answer)
+            if secrets and b"\\u" in raw:
+                # Parsing decodes escapes the byte search above could not
+                # know: a secret spelled "\u002B" for "+" is itself again.
+                body = secrets.scrub_parsed(body)
             if 200 <= status < 300:
                 return RawResponse(status, resp_headers, body, request_id, elapsed)
             raise error_from_response(status, body, resp_headers, request_id=request_id)

@@ -181,6 +181,7 @@ from ._redis_helpers import (
     _duration_us,
     _nonempty,
     _reason,
+    _spilled_credentials,
     _text,
 )
 from ._redis_lock import RefreshLock
@@ -232,6 +233,13 @@ class RedisState(RedisRecords, RedisSchedule, RedisQuotas):
         self._prefix = f"smartcar_async:{namespace}:"
         if isinstance(url_or_client, str):
             self._where = _describe_url(url_or_client)
+            if _spilled_credentials(url_or_client):
+                # redis-py would connect to localhost, on a port taken from the
+                # password, and quote that port in its errors.
+                raise ValueError(
+                    f"not a Redis URL: {self._where} (percent-encode '/', '?', '#' "
+                    "and '@' in the user name and password)"
+                )
             try:
                 self._client: aioredis.Redis = aioredis.Redis.from_url(
                     url_or_client,

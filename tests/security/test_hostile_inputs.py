@@ -246,20 +246,19 @@ def test_an_amt_that_cannot_be_encoded_is_refused_without_quoting_it(
 
 @pytest.mark.parametrize(
     "origin",
-    ["http://user:pa55word@127.0.0.1:9", "https://:pa55word@api.example.com/prefix"],
+    [
+        "http://user:pa55word@127.0.0.1:9",
+        "https://:pa55word@api.example.com/prefix",
+        # An unencoded "/" ends the host inside the password: "user" and port 12.
+        "http://user:12/pa55word@127.0.0.1:9",
+        "ftp://user:pa/pa55word@example.com/x",
+    ],
 )
 def test_an_origin_with_credentials_is_refused_without_quoting_them(origin: str) -> None:
     # Accepted before, and Client's repr (and every error naming a URL) showed them.
     with pytest.raises(ValueError, match="credentials") as caught:
         sc.Client(api_origin=origin)
     assert "pa55word" not in str(caught.value)
-
-
-def test_a_bad_origin_is_quoted_with_its_credentials_masked() -> None:
-    with pytest.raises(ValueError, match="http\\(s\\) URL") as caught:
-        sc.Client(api_origin="ftp://user:pa55word@example.com/x")
-    assert "pa55word" not in str(caught.value)
-    assert "ftp://***@example.com/x" in str(caught.value)
 
 
 async def test_lone_surrogates_are_refused_before_a_store_is_touched(tmp_path: Path) -> None:
