@@ -78,7 +78,7 @@ import attrs
 
 from ._models_account import Access, _redacted
 from ._quota import VehicleQuota
-from ._validate import encodable
+from ._validate import check_encodable
 
 __all__ = [
     "ParkedRead",
@@ -112,13 +112,7 @@ def token_lineage(refresh_token: str) -> str:
 
 
 def _token(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if not isinstance(value, str):
-        raise TypeError(f"{attribute.name} must be a str, not {type(value).__name__}")
-    if not value:
-        raise ValueError(f"{attribute.name} must not be empty")
-    if not encodable(value):
-        # A store would fail to encode it later, with an error that quotes it whole.
-        raise ValueError(f"{attribute.name} must be valid Unicode (it holds a lone surrogate)")
+    _nonempty_str(attribute.name, value)
 
 
 def _aware(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
@@ -147,9 +141,8 @@ def _nonempty_str(name: str, value: object) -> str:
         raise TypeError(f"{name} must be a str, not {type(value).__name__}")
     if not value:
         raise ValueError(f"{name} must not be empty")
-    if not encodable(value):
-        raise ValueError(f"{name} must be valid Unicode (it holds a lone surrogate)")
-    return value
+    # A store would fail to encode it later, with an error that quotes it whole.
+    return check_encodable(name, value)
 
 
 # attrs converters: their annotations are what mypy lets callers pass.

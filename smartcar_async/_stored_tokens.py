@@ -45,7 +45,7 @@ from ._exceptions import AuthenticationError, SmartcarError, StateError, StateUn
 from ._models_account import Access
 from ._shared import RefreshLocks, SharedLock
 from ._state import StateStore, StoredTokens, check_lineage, token_lineage
-from ._tokens import TokenExchanger, _margin
+from ._tokens import TokenExchanger, _margin, _refresh_due
 from ._validate import check_seconds
 
 __all__ = ["StoredTokenSource"]
@@ -428,13 +428,7 @@ class StoredTokenSource:
         self._pair = pair
 
     def _due(self, pair: StoredTokens) -> bool:
-        margin = self._margin
-        if self._lifetime is not None:
-            # A pair whose life is unknown (loaded, or given) is refreshed at the
-            # full margin: one early refresh, which then tells the life.
-            margin = min(margin, self._lifetime / 2)
-        # expires - now, not now + margin: the sum could pass datetime.max.
-        return pair.access_expires_at - dt.datetime.now(dt.UTC) <= margin
+        return _refresh_due(pair.access_expires_at, self._margin, self._lifetime)
 
 
 def _collect(task: asyncio.Task[StoredTokens]) -> None:

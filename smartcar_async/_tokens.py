@@ -117,13 +117,7 @@ class RefreshingTokenSource:
         return f"<RefreshingTokenSource expires={self._access.expiration.isoformat()}>"
 
     async def token(self) -> str:
-        margin = self._margin
-        if self._lifetime is not None:
-            # Tokens that live less than the margin would be refreshed on every
-            # call: at most half their life, as StoredTokenSource does.
-            margin = min(margin, self._lifetime / 2)
-        # expiration - now, not now + margin: the sum could pass datetime.max.
-        if self._access.expiration - dt.datetime.now(dt.UTC) <= margin:
+        if _refresh_due(self._access.expiration, self._margin, self._lifetime):
             return (await self._refresh_once()).access_token
         return self._access.access_token
 
@@ -165,6 +159,23 @@ class RefreshingTokenSource:
             return access
         finally:
             self._inflight = None
+
+
+def _refresh_due(
+    expires_at: dt.datetime, margin: dt.timedelta, lifetime: dt.timedelta | None
+) -> bool:
+    """Whether an access token expiring at ``expires_at`` should be refreshed now.
+
+    Within ``margin`` of its expiry, or of half its ``lifetime`` when that is
+    known and shorter: tokens that live less than the margin would otherwise
+    be refreshed on every call. A pair whose life is unknown (loaded, or
+    given) is refreshed at the full margin: one early refresh, which then
+    tells the life.
+    """
+    if lifetime is not None:
+        margin = min(margin, lifetime / 2)
+    # expires_at - now, not now + margin: the sum could pass datetime.max.
+    return expires_at - dt.datetime.now(dt.UTC) <= margin
 
 
 def _margin(seconds: object) -> dt.timedelta:

@@ -32,6 +32,7 @@ __all__ = [
     "check_charge_limit",
     "check_choice",
     "check_coordinates",
+    "check_encodable",
     "check_hhmm",
     "check_int",
     "check_interval",
@@ -45,7 +46,6 @@ __all__ = [
     "check_unit_system",
     "check_user_agent",
     "check_vehicle_id",
-    "encodable",
     "encode_body",
     "format_date",
     "format_flags",
@@ -71,19 +71,20 @@ def check_segment(name: str, value: object) -> str:
     text = check_str(name, value)
     if text in (".", ".."):
         raise ValueError(f"{name} must not be '.' or '..': the URL would leave the vehicle")
-    if not encodable(text):
-        # A lone surrogate cannot be quoted into the URL: it would fail mid-request.
-        raise ValueError(f"{name} must be valid Unicode (it holds a lone surrogate)")
-    return text
+    return check_encodable(name, text)
 
 
-def encodable(text: str) -> bool:
-    """Whether ``text`` encodes as UTF-8 (no lone surrogate), as every store and URL needs."""
+def check_encodable(name: str, text: str) -> str:
+    """``text`` if it encodes as UTF-8, as every URL, header, HMAC key and store needs.
+
+    A lone surrogate does not: encoding it later would fail mid-request, with
+    an error that quotes the whole value (a token, say). This message does not.
+    """
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        return False
-    return True
+        raise ValueError(f"{name} must be valid Unicode (it holds a lone surrogate)") from None
+    return text
 
 
 def check_vehicle_id(vehicle_id: object) -> str:
@@ -124,10 +125,7 @@ def check_text(value: object, name: str) -> str:
     text = check_str(name, value)
     if "\r" in text or "\n" in text:
         raise ValueError(f"{name} must not contain line breaks")
-    if not encodable(text):
-        # Encoding it later would raise an error that quotes it whole (a secret, say).
-        raise ValueError(f"{name} must be valid Unicode (it holds a lone surrogate)")
-    return text
+    return check_encodable(name, text)
 
 
 def check_choice(name: str, value: object, choices: Sequence[str], *, upper: bool) -> str:

@@ -311,8 +311,9 @@ class Server:
         grant = self.state.credentials.authenticate(request.headers.get("Authorization"))
         return grant, parse_unit_system(request.headers.get("SC-Unit-System"))
 
-    def _charge_app(self, cost: int) -> None:
-        limited = self.state.limiter.take_app(self.state.rate_limits, cost)
+    def _charge_app(self) -> None:
+        # One token per HTTP request, a batch included (see _ratelimit).
+        limited = self.state.limiter.take_app(self.state.rate_limits, 1)
         if limited is not None:
             raise ApiError("RATE_LIMIT", "SMARTCAR_API", retry_after=limited.retry_after)
 
@@ -330,7 +331,7 @@ class Server:
         grant, _ = self._authenticate(request)
         limit = query_int(request.query, "limit", 10, 1, 50)
         offset = query_int(request.query, "offset", 0, 0)
-        self._charge_app(1)
+        self._charge_app()
         ids = [v.id for v in self.state.fleet.vehicles if v.connected and grant.has_vehicle(v.id)]
         body = {
             "paging": {"count": len(ids), "offset": offset},
@@ -340,7 +341,7 @@ class Server:
 
     def _user(self, request: web.Request) -> Result:
         grant, _ = self._authenticate(request)
-        self._charge_app(1)
+        self._charge_app()
         if not grant.has_scope("read_user_profile"):
             raise permission()
         return 200, {"id": self._default_user(grant)}, None
@@ -369,7 +370,7 @@ class Server:
         grant, units = self._authenticate(request)
         if endpoint is BATCH:
             return self._batch(grant, units, vehicle_id, body, request_id)
-        self._charge_app(1)
+        self._charge_app()
         vehicle = self._vehicle_for(grant, vehicle_id)
         wall = self.state.clock.wall()
         ctx = Ctx(
@@ -428,7 +429,7 @@ class Server:
         items = parse_batch(body, body is not _INVALID_JSON)
         # The application bucket counts HTTP requests, so a batch costs one
         # (smartcar-api.md §4); its paths count per vehicle and in billing.
-        self._charge_app(1)
+        self._charge_app()
         vehicle = self._vehicle_for(grant, vehicle_id)
         wall = self.state.clock.wall()
         responses: list[dict[str, Any]] = []
